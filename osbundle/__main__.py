@@ -1,0 +1,3 @@
+from osbundle.cli import main
+
+main()

@@ -1,0 +1,257 @@
+"""The command line: parse options, call the library, print, exit. The only module that does."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
+
+import typer
+
+from osbundle import __version__
+from osbundle.errors import InputError, OsbundleError
+from osbundle.model import BuildRequest, BuildResult, Compression
+
+app = typer.Typer(
+    name="osbundle",
+    help="Reproducible OS-deployment bundles from declarative profiles.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+DEBUG = False
+Format = Literal["text", "json", "github"]
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"osbundle {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
+    ] = False,
+) -> None:
+    global DEBUG  # noqa: PLW0603  (one process-wide switch, read by main())
+    DEBUG = debug
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="profile.yaml files or directories.")],
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", "-f", help="text, json or github (default: github on Actions)."),
+    ] = None,
+) -> None:
+    """Check profiles: YAML, schema, files, macros, collisions. Exit 0 valid, 1 invalid."""
+    from osbundle.reporters import default_format, render_report
+    from osbundle.validate import check_paths
+
+    run = check_paths(paths)
+    chosen = fmt or default_format(os.environ)
+    typer.echo(render_report(run, chosen))
+    raise typer.Exit(0 if run.ok else 1)
+
+
+@app.command()
+def plan(
+    profile_dir: Annotated[Path, typer.Argument(help="A profile directory or profile.yaml.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show what a build would do (members, sources, sizes, fingerprint); writes nothing."""
+    from osbundle.plan import plan_bundle
+
+    result = plan_bundle(profile_dir)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    p = result.profile
+    typer.echo(f"profile  {p.id}  ({p.name}, {p.os.family} {p.os.release} {p.os.arch})")
+    for m in result.members:
+        origin = f"{m.source}{' (rendered)' if m.rendered else ''}" if m.source else "(generated)"
+        typer.echo(f"  {m.mode:04o} {m.size:>12,}  {p.name}/{m.path}  <- {origin}")
+    typer.echo(f"  + {p.name}/metadata.json, {p.name}/SHA256SUMS")
+    typer.echo(f"{len(result.members)} members, {result.total_bytes:,} bytes")
+    typer.echo(f"fingerprint {result.fingerprint}")
+
+
+@app.command()
+def build(
+    profile_dirs: Annotated[
+        list[Path], typer.Argument(help="Profile directories (a folder of profiles builds each).")
+    ],
+    outdir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where bundles go.")] = Path(),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing bundle.")] = False,
+    compression: Annotated[
+        Compression, typer.Option("--compression", help="fast, default or best.")
+    ] = "default",
+    threads: Annotated[int, typer.Option("--threads", min=0, help="0: one per CPU.")] = 0,
+) -> None:
+    """Build a reproducible .tar.gz bundle (plus .sha256) from each profile."""
+    from osbundle.pipeline import build_bundle
+    from osbundle.validate import discover_profiles
+
+    epoch = source_date_epoch(os.environ)
+    profiles = discover_profiles(profile_dirs)
+    worst = 0
+    for profile_file in profiles:
+        request = BuildRequest(
+            profile_dir=profile_file.parent,
+            outdir=outdir,
+            force=force,
+            compression=compression,
+            threads=threads,
+            source_date_epoch=epoch,
+        )
+        try:
+            result = build_bundle(request)
+        except OsbundleError as exc:
+            if len(profiles) == 1 and not as_json:
+                raise
+            worst = max(worst, exc.exit_code)
+            result = failed_result(request, exc)
+            typer.echo(f"osbundle: error: {exc}", err=True)
+        print_build_result(result, as_json=as_json)
+    raise typer.Exit(worst)
+
+
+def failed_result(request: BuildRequest, exc: OsbundleError) -> BuildResult:
+    return BuildResult(filename="", job_id="", result="failed", messages=(str(exc),))
+
+
+def print_build_result(result: BuildResult, *, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
+    elif result.result == "success":
+        typer.echo(
+            f"built {result.path} ({result.members} members, {result.size:,} bytes, "
+            f"{result.seconds:.2f} s)\n  sha256 {result.sha256}"
+        )
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="A folder of files to turn into a profile.")],
+    family: Annotated[str, typer.Option("--family", help="windows, rhel, sles, ubuntu or esxi.")],
+    name: Annotated[str, typer.Option("--name", help="Profile name ([A-Za-z0-9._-]).")],
+    release: Annotated[str | None, typer.Option("--release", help="OS release.")] = None,
+    arch: Annotated[str, typer.Option("--arch", help="x86_64 or aarch64.")] = "x86_64",
+) -> None:
+    """Write a profile.yaml for an existing folder: drivers/, boot/, unattend/, scripts/, ..."""
+    from osbundle.scaffold import scaffold_profile
+    from osbundle.validate import check_paths
+
+    target, notes = scaffold_profile(directory, family=family, name=name, release=release, arch=arch)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
+    run = check_paths([target])
+    if not run.ok:
+        from osbundle.reporters import render_report
+
+        typer.echo(render_report(run, "text"), err=True)
+        target.unlink()
+        fail(f"the generated {target} did not validate; nothing written", 1)
+    typer.echo(f"wrote {target}")
+
+
+@app.command()
+def verify(
+    bundle: Annotated[Path, typer.Argument(help="A .tar.gz bundle.")],
+    fast: Annotated[bool, typer.Option("--fast", help="Check members with xxh3.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Check a bundle against its .sha256, SHA256SUMS and metadata. Exit 1 on any mismatch."""
+    from osbundle.verify import verify_bundle
+
+    report = verify_bundle(bundle, fast=fast)
+    if as_json:
+        emit_json(report.to_json())
+    elif report.ok:
+        typer.echo(f"{bundle}: OK ({report.checked} members verified)")
+    else:
+        for problem in report.problems:
+            typer.echo(f"{bundle}: {problem}", err=True)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def inspect(
+    bundle: Annotated[Path, typer.Argument(help="A .tar.gz bundle.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show a bundle's metadata and members without extracting it."""
+    from osbundle.bundle_reader import inspect_bundle
+
+    info = inspect_bundle(bundle)
+    if as_json:
+        emit_json(info.to_json())
+        return
+    typer.echo(info.describe())
+
+
+@app.command()
+def unpack(
+    bundle: Annotated[Path, typer.Argument(help="A .tar.gz bundle.")],
+    dest: Annotated[Path, typer.Argument(help="New profile directory (must not exist).")],
+) -> None:
+    """Turn a bundle back into a profile directory that builds to the same bytes."""
+    from osbundle.unpack import unpack_bundle
+
+    result = unpack_bundle(bundle, dest)
+    typer.echo(f"unpacked {result.files} files into {dest}")
+
+
+def emit_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"osbundle: error: {message}", err=True)
+    raise SystemExit(code)
+
+
+def main() -> None:
+    """Console entry point: one-line errors and the documented exit codes, never a traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        fail("interrupted", 130)
+    except typer.TyperException as exc:  # click-style usage errors: message plus usage, exit 2
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"osbundle: error: {exc}", err=True)
+        raise SystemExit(getattr(exc, "exit_code", 2)) from None
+    except KeyboardInterrupt:
+        if DEBUG:
+            raise
+        fail("interrupted", 130)
+    except OsbundleError as exc:
+        if DEBUG:
+            raise
+        fail(str(exc), exc.exit_code)
+    except BrokenPipeError:
+        # Output piped into `head` and the like: exit quietly, as other Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def source_date_epoch(environ: dict[str, str] | os._Environ[str]) -> int | None:
+    raw = environ.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or int(raw) > 8_589_934_591:  # ustar's mtime field tops out at 8**11-1
+        raise InputError(f"SOURCE_DATE_EPOCH={raw!r} is not a non-negative integer of seconds")
+    return int(raw)

@@ -1,0 +1,123 @@
+"""`osbundle plan`: what a build would do, computed without writing anything.
+
+The content fingerprint is the sha256 of the exact `metadata.json` the build would write: it
+covers the profile, the installation options and the path, mode, size and digests of every
+member, so two profile directories with the same fingerprint give the same tar stream for the
+same SOURCE_DATE_EPOCH.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from osbundle.archiver import MemberDigest
+from osbundle.errors import BuildError
+from osbundle.model import Member, Profile
+from osbundle.profile import load_profile
+from osbundle.stages.collect import collect
+from osbundle.stages.metadata import metadata_document, metadata_json
+from osbundle.stages.render import render
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class PlannedMember:
+    path: str
+    kind: str
+    source: str  # profile-relative source file ("" for none)
+    size: int
+    mode: int
+    rendered: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile: Profile
+    members: tuple[PlannedMember, ...]
+    total_bytes: int
+    fingerprint: str
+    metadata: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "profile": dict(self.profile.document),
+            "fingerprint": self.fingerprint,
+            "totalBytes": self.total_bytes,
+            "members": [
+                {
+                    "path": f"{self.profile.name}/{m.path}",
+                    "kind": m.kind,
+                    "source": m.source,
+                    "size": m.size,
+                    "mode": f"{m.mode:04o}",
+                    "rendered": m.rendered,
+                }
+                for m in self.members
+            ],
+        }
+
+
+def plan_bundle(profile_dir: Path) -> Plan:
+    profile = load_profile(profile_dir)
+    collected = collect(profile)
+    members = render(profile, collected)
+    digests = [digest_member(profile.name, m) for m in members]
+    planned = tuple(
+        planned_member(profile, source, final)
+        for source, final in zip(collected, members, strict=True)
+    )
+    return Plan(
+        profile=profile,
+        members=planned,
+        total_bytes=sum(m.size for m in members),
+        fingerprint=hashlib.sha256(metadata_json(profile, members, digests)).hexdigest(),
+        metadata=metadata_document(profile, members, digests),
+    )
+
+
+def planned_member(profile: Profile, collected: Member, final: Member) -> PlannedMember:
+    source = ""
+    if collected.source is not None:
+        source = relative_to_profile(profile.root, collected.source)
+    return PlannedMember(
+        final.path, final.kind, source, final.size, final.mode, collected.rendered
+    )
+
+
+def relative_to_profile(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:  # a base profile's file (extends): show it as it is
+        return str(path)
+
+
+def digest_member(top: str, member: Member) -> MemberDigest:
+    sha, xxh = hashlib.sha256(), xxhash.xxh3_128()
+    for chunk in member_chunks(member):
+        sha.update(chunk)
+        xxh.update(chunk)
+    return MemberDigest(f"{top}/{member.path}", member.size, sha.hexdigest(), xxh.hexdigest())
+
+
+def member_chunks(member: Member) -> Iterator[bytes]:
+    if member.data is not None:
+        yield member.data
+        return
+    assert member.source is not None
+    yield from read_chunks(member.source)
+
+
+def read_chunks(path: Path) -> Iterator[bytes]:
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise BuildError(f"cannot read {path}: {exc.strerror}") from exc

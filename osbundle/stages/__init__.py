@@ -1,0 +1,1 @@
+"""The build stages, one module each: collect, render, metadata, archive, export."""

@@ -1,0 +1,59 @@
+"""Archive stage: stream the payload, then the metadata trailer, into one .tar.gz."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from osbundle.archiver import ArchiveResult, BundleWriter, MemberDigest
+from osbundle.model import Compression, Member, Profile
+from osbundle.observer import BuildObserver
+from osbundle.stages.metadata import metadata_json, sha256sums
+
+
+def archive(
+    profile: Profile,
+    members: Sequence[Member],
+    out: BinaryIO,
+    *,
+    mtime: int,
+    compression: Compression,
+    threads: int,
+    observer: BuildObserver,
+) -> ArchiveResult:
+    """Write `members` then `metadata.json` then `SHA256SUMS` under `<profile-name>/`."""
+    total_bytes = sum(m.size for m in members)
+    files_done = 0
+
+    def progress(bytes_done: int) -> None:
+        observer.progress(bytes_done, total_bytes, files_done, len(members))
+
+    with BundleWriter(
+        out,
+        mtime=mtime,
+        compression=compression,
+        threads=threads,
+        progress=progress,
+        should_stop=observer.should_stop,
+    ) as writer:
+        digests: list[MemberDigest] = []
+        for member in members:
+            digests.append(add_member(writer, profile.name, member))
+            files_done += 1
+        observer.progress(total_bytes, total_bytes, files_done, len(members))
+        metadata = metadata_json(profile, members, digests)
+        metadata_digest = writer.add_bytes(f"{profile.name}/metadata.json", metadata, mode=0o644)
+        sums = [(m.path, d.sha256) for m, d in zip(members, digests, strict=True)]
+        sums.append(("metadata.json", metadata_digest.sha256))
+        writer.add_bytes(f"{profile.name}/SHA256SUMS", sha256sums(sums), mode=0o644)
+        return writer.close()
+
+
+def add_member(writer: BundleWriter, top: str, member: Member) -> MemberDigest:
+    name = f"{top}/{member.path}"
+    if member.data is not None:
+        return writer.add_bytes(name, member.data, mode=member.mode)
+    assert member.source is not None  # a Member has exactly one of data and source
+    return writer.add_file(
+        name, member.source, size=member.size, mode=member.mode, mtime_ns=member.mtime_ns
+    )
