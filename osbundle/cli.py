@@ -24,6 +24,7 @@ app = typer.Typer(
 
 DEBUG = False
 Format = Literal["text", "json", "github"]
+ProgressMode = Literal["auto", "json", "none"]
 
 
 def version_callback(value: bool) -> None:
@@ -96,36 +97,76 @@ def build(
         Compression, typer.Option("--compression", help="fast, default or best.")
     ] = "default",
     threads: Annotated[int, typer.Option("--threads", min=0, help="0: one per CPU.")] = 0,
+    background: Annotated[
+        bool, typer.Option("--background", help="Start the build as a job and return at once.")
+    ] = False,
+    progress: Annotated[
+        ProgressMode, typer.Option("--progress", help="auto (a bar on a terminal), json, none.")
+    ] = "auto",
+    state_dir: Annotated[
+        Path | None,
+        typer.Option("--state-dir", envvar="OSBUNDLE_HOME", help="Job store directory."),
+    ] = None,
 ) -> None:
-    """Build a reproducible .tar.gz bundle (plus .sha256) from each profile."""
-    from osbundle.pipeline import build_bundle
+    """Build a reproducible .tar.gz bundle (plus .sha256) from each profile, each as a job."""
     from osbundle.validate import discover_profiles
 
     epoch = source_date_epoch(os.environ)
-    profiles = discover_profiles(profile_dirs)
-    worst = 0
-    for profile_file in profiles:
-        request = BuildRequest(
+    requests = [
+        BuildRequest(
             profile_dir=profile_file.parent,
-            outdir=outdir,
+            outdir=outdir.absolute(),
             force=force,
             compression=compression,
             threads=threads,
             source_date_epoch=epoch,
         )
+        for profile_file in discover_profiles(profile_dirs)
+    ]
+    if background:
+        start_background_jobs(requests, state_dir)
+        return
+    worst = 0
+    for request in requests:
         try:
-            result = build_bundle(request)
+            result = run_foreground_job(request, state_dir, progress)
         except OsbundleError as exc:
-            if len(profiles) == 1 and not as_json:
+            if len(requests) == 1 and not as_json:
                 raise
             worst = max(worst, exc.exit_code)
-            result = failed_result(request, exc)
-            typer.echo(f"osbundle: error: {exc}", err=True)
+            result = failed_result(exc)
+            typer.echo(f"osbundle: error: {request.profile_dir}: {exc}", err=True)
         print_build_result(result, as_json=as_json)
     raise typer.Exit(worst)
 
 
-def failed_result(request: BuildRequest, exc: OsbundleError) -> BuildResult:
+def run_foreground_job(
+    request: BuildRequest, state_dir: Path | None, mode: ProgressMode
+) -> BuildResult:
+    from osbundle import jobs, progress, worker
+
+    worker.install_signal_handlers()
+    try:
+        with jobs.open_store(state_dir) as store:
+            reporter = progress.make_progress(mode)
+            try:
+                return worker.run_job(store, request, observers=[reporter])
+            finally:
+                reporter.close()
+    finally:
+        worker.restore_signal_handlers()
+
+
+def start_background_jobs(requests: list[BuildRequest], state_dir: Path | None) -> None:
+    from osbundle import worker
+
+    for request in requests:
+        job_id = worker.start_background(request, state_dir)
+        started = {"filename": "", "jobID": job_id, "result": "success", "messages": []}
+        typer.echo(json.dumps(started))
+
+
+def failed_result(exc: OsbundleError) -> BuildResult:
     return BuildResult(filename="", job_id="", result="failed", messages=(str(exc),))
 
 
@@ -209,6 +250,11 @@ def unpack(
 
     result = unpack_bundle(bundle, dest)
     typer.echo(f"unpacked {result.files} files into {dest}")
+
+
+from osbundle.cli_tasks import tasks_app  # noqa: E402  (sub-app registered after app exists)
+
+app.add_typer(tasks_app, name="tasks")
 
 
 def emit_json(value: Any) -> None:

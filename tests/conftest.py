@@ -1,6 +1,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+# Speed is measured in bench/, not in tests: no per-example deadline, so a loaded CI machine
+# cannot turn a correct property into a flaky failure.
+settings.register_profile("osbundle", deadline=None)
+settings.load_profile("osbundle")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

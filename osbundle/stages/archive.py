@@ -25,7 +25,7 @@ def archive(
     total_bytes = sum(m.size for m in members)
     files_done = 0
 
-    def progress(bytes_done: int) -> None:
+    def progress(bytes_done: int) -> None:  # inside a member: bytes move, files do not
         observer.progress(bytes_done, total_bytes, files_done, len(members))
 
     with BundleWriter(
@@ -37,10 +37,12 @@ def archive(
         should_stop=observer.should_stop,
     ) as writer:
         digests: list[MemberDigest] = []
+        bytes_done = 0
         for member in members:
             digests.append(add_member(writer, profile.name, member))
             files_done += 1
-        observer.progress(total_bytes, total_bytes, files_done, len(members))
+            bytes_done += member.size
+            observer.progress(bytes_done, total_bytes, files_done, len(members))
         metadata = metadata_json(profile, members, digests)
         metadata_digest = writer.add_bytes(f"{profile.name}/metadata.json", metadata, mode=0o644)
         sums = [(m.path, d.sha256) for m, d in zip(members, digests, strict=True)]

@@ -78,16 +78,24 @@ def open_output(outdir: Path, filename: str, job_id: str, *, force: bool) -> Out
 
 
 def acquire_lock(lock: Path, final: Path) -> int:
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-    except OSError as exc:
-        raise BuildError(f"cannot write in {lock.parent}: {exc.strerror}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    # The holder unlinks the lock file when done; a lock taken on that unlinked inode would not
+    # exclude a build that creates a fresh file, so re-check that we locked the live file.
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise BuildError(f"cannot write in {lock.parent}: {exc.strerror}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BuildError(f"another build is writing {final} right now") from None
+        try:
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
         os.close(fd)
-        raise BuildError(f"another build is writing {final} right now") from None
-    return fd
 
 
 def release_lock(lock: Path, lock_fd: int) -> None:

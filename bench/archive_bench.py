@@ -1,0 +1,272 @@
+"""Archiver benchmark: osbundle against `tar | pigz` and `tar | gzip` on the same corpus.
+
+    python bench/archive_bench.py                      # every target, 1 GiB corpus, 3 runs
+    python bench/archive_bench.py --scale 0.1 --runs 1  # quick check
+    python bench/archive_bench.py --targets 1,3 --markdown bench/results.md
+
+Corpora come from ../shared/bench/corpus.py into bench/.corpus/ (reused when present); outputs
+go to bench/.work/. The page cache cannot be dropped without root, so every corpus is read once
+before timing and every tool then reads from cache. Each figure is the median of --runs runs
+(tools interleaved run by run), with min and max; ratios divide medians measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+HERE = Path(__file__).resolve().parent
+CORPUS_SCRIPT = HERE.parents[1] / "shared/bench/corpus.py"
+MTIME = 315532800
+TIME = "/usr/bin/time"
+
+
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    cpu: float
+    rss_kib: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Row:
+    target: str
+    tool: str
+    runs: tuple[Run, ...]
+
+    def stat(self, field: str) -> tuple[float, float, float]:
+        values = [float(getattr(r, field)) for r in self.runs]
+        return statistics.median(values), min(values), max(values)
+
+
+def osbundle_command(corpus: Path, out: Path, compression: str, threads: int) -> list[str]:
+    """How osbundle is run; switch to the `osbundle build` CLI here once it exists."""
+    return [sys.executable, str(Path(__file__).resolve()), "--drive", str(corpus), str(out),
+            "--compression", compression, "--threads", str(threads)]  # fmt: skip
+
+
+def drive(corpus: Path, out: Path, compression: str, threads: int) -> None:
+    """The archiver alone, as a build would run it: scan, sort by UTF-8 name, stream."""
+    sys.path.insert(0, str(HERE.parent))
+    from osbundle.archiver import BundleWriter
+    from osbundle.model import Compression
+
+    files = []
+    for dirpath, _dirs, names in os.walk(corpus):
+        for name in names:
+            path = Path(dirpath, name)
+            st = path.lstat()
+            files.append((path.relative_to(corpus.parent).as_posix(), path, st))
+    files.sort(key=lambda item: item[0].encode())
+    level = cast("Compression", compression)
+    with (
+        out.open("wb") as f,
+        BundleWriter(f, mtime=MTIME, compression=level, threads=threads) as writer,
+    ):
+        for member, path, st in files:
+            mode = 0o755 if st.st_mode & 0o111 else 0o644
+            writer.add_file(member, path, size=st.st_size, mode=mode, mtime_ns=st.st_mtime_ns)
+        result = writer.close()
+    print(result.compressor, result.sha256, result.tar_sha256, file=sys.stderr)
+
+
+def measure(command: list[str] | str, out: Path) -> Run:
+    """Wall clock, user+sys CPU and peak RSS (largest process) of one command."""
+    with tempfile.NamedTemporaryFile("r") as stats:
+        shell = isinstance(command, str)
+        argv = ["sh", "-c", command] if shell else command
+        start = time.perf_counter()
+        subprocess.run([TIME, "-o", stats.name, "-f", "%U %S %M", *argv], check=True)
+        wall = time.perf_counter() - start
+        user, system, rss = stats.read().split()[-3:]
+    return Run(wall, float(user) + float(system), int(rss), out.stat().st_size)
+
+
+def corpus(kind: str, value: str, script: Path) -> Path:
+    """bench/.corpus/profile-s<scale> or small-<count>, generated on first use."""
+    path = HERE / ".corpus" / (f"profile-s{value}" if kind == "profile" else f"small-{value}")
+    if not path.is_dir() or not any(path.iterdir()):
+        option = ["--small", value] if kind == "small" else ["--scale", value]
+        subprocess.run([sys.executable, str(script), str(path), *option], check=True)
+    return path
+
+
+def warm(path: Path) -> None:
+    for dirpath, _dirs, names in os.walk(path):
+        for name in names:
+            with open(os.path.join(dirpath, name), "rb") as f:
+                while f.read(1 << 20):
+                    pass
+
+
+def tar_pipe(src: Path, compressor: str, out: Path) -> str:
+    return f"tar cf - -C {src.parent} {src.name} | {compressor} > {out}"
+
+
+def bench_tools(target: str, tools: dict[str, list[str] | str], out: Path, runs: int) -> list[Row]:
+    results: dict[str, list[Run]] = {name: [] for name in tools}
+    for _ in range(runs):
+        for name, command in tools.items():
+            results[name].append(measure(command, out))
+            print(f"  {target} {name}: {results[name][-1]}", file=sys.stderr, flush=True)
+    return [Row(target, name, tuple(r)) for name, r in results.items()]
+
+
+def speed_targets(args: argparse.Namespace, work: Path) -> list[Row]:
+    big = corpus("profile", args.scale, args.corpus_script)
+    small = corpus("small", str(args.small), args.corpus_script)
+    out = work / "out.tar.gz"
+    pigz6 = tar_pipe(big, "pigz -p2 -6", out)
+    rows: list[Row] = []
+    if "1" in args.targets or "2" in args.targets or "4" in args.targets:
+        warm(big)
+        tools: dict[str, list[str] | str] = {"tar | pigz -p2 -6": pigz6}
+        tools["osbundle default"] = osbundle_command(big, out, "default", args.threads)
+        if "2" in args.targets:
+            tools["tar | gzip -6"] = tar_pipe(big, "gzip -6", out)
+            tools["osbundle best"] = osbundle_command(big, out, "best", args.threads)
+        rows += bench_tools(f"profile corpus (scale {args.scale})", tools, out, args.runs)
+    if "3" in args.targets:
+        warm(small)
+        tools = {"tar | pigz -p2 -6": tar_pipe(small, "pigz -p2 -6", out)}
+        tools["osbundle default"] = osbundle_command(small, out, "default", args.threads)
+        rows += bench_tools(f"{args.small} small files", tools, out, args.runs)
+    if "4" in args.targets:
+        sparse = work / "sparse" / "sparse-8g"
+        sparse.parent.mkdir(parents=True, exist_ok=True)
+        with sparse.open("wb") as f:
+            f.truncate(8 << 30)
+        tools = {"osbundle default": osbundle_command(sparse.parent, out, "default", args.threads)}
+        rows += bench_tools("8 GiB sparse file", tools, out, args.runs)
+    return rows
+
+
+def determinism(args: argparse.Namespace, work: Path) -> list[str]:
+    """Target 5: same bytes for 1, 2 and 8 threads, and every reader accepts them."""
+    src = corpus("profile", args.scale, args.corpus_script)
+    digests = {}
+    for threads in (1, 2, 8):
+        out = work / f"t{threads}.tar.gz"
+        subprocess.run(osbundle_command(src, out, "default", threads), check=True)
+        digests[threads] = hashlib.sha256(out.read_bytes()).hexdigest()
+    lines = [f"sha256 with --threads {t}: {d}" for t, d in digests.items()]
+    lines.append("identical: " + ("yes" if len(set(digests.values())) == 1 else "NO"))
+    archive = work / "t1.tar.gz"
+    checks = {"gzip -t": ["gzip", "-t", str(archive)], "GNU tar": ["tar", "-tzf", str(archive)]}
+    if shutil.which("bsdtar"):
+        checks["bsdtar"] = ["bsdtar", "-tzf", str(archive)]
+    for name, argv in checks.items():
+        ok = subprocess.run(argv, capture_output=True, check=False).returncode == 0
+        lines.append(f"{name}: {'reads it' if ok else 'FAILS'}")
+    with tarfile.open(archive) as tar:
+        lines.append(f"Python tarfile: reads it ({sum(1 for _ in tar)} members)")
+    return lines
+
+
+def fmt(row: Row, field: str, scale: float, unit: str) -> str:
+    med, lo, hi = row.stat(field)
+    return f"{med / scale:.2f} {unit} ({lo / scale:.2f}-{hi / scale:.2f})"
+
+
+def table(rows: list[Row]) -> list[str]:
+    lines = [
+        "| workload | tool | wall | CPU (user+sys) | size | peak RSS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.target} | {row.tool} | {fmt(row, 'wall', 1, 's')} | "
+            f"{fmt(row, 'cpu', 1, 's')} | {fmt(row, 'size', 1e6, 'MB')} | "
+            f"{fmt(row, 'rss_kib', 1024, 'MiB')} |"
+        )
+    return lines
+
+
+def ratio(rows: list[Row], target: str, tool: str, peer: str, field: str) -> float | None:
+    mine = [r for r in rows if r.target.startswith(target) and r.tool == tool]
+    base = [r for r in rows if r.target.startswith(target) and r.tool == peer]
+    if not mine or not base:
+        return None
+    return mine[0].stat(field)[0] / base[0].stat(field)[0]
+
+
+def verdicts(rows: list[Row], small: int) -> list[str]:
+    pigz, default, best = "tar | pigz -p2 -6", "osbundle default", "osbundle best"
+    checks = [
+        ("1. default wall / pigz -6 wall", "profile", default, pigz, "wall", 0.35),
+        ("1. default size / pigz -6 size", "profile", default, pigz, "size", 1.06),
+        ("2. best size / gzip -6 size", "profile", best, "tar | gzip -6", "size", 1.01),
+        ("2. best wall / pigz -6 wall", "profile", best, pigz, "wall", 0.75),
+        ("3. small files wall / pigz -6 wall", f"{small} small", default, pigz, "wall", 1.0),
+    ]
+    lines = []
+    for label, target, tool, peer, field, limit in checks:
+        value = ratio(rows, target, tool, peer, field)
+        if value is not None:
+            lines.append(
+                f"{label}: {value:.3f} (target ≤ {limit}) {'ok' if value <= limit else 'MISSED'}"
+            )
+    for row in rows:
+        if row.tool == "osbundle default" and not row.target.endswith("small files"):
+            peak = row.stat("rss_kib")[2] / 1024
+            lines.append(f"4. peak RSS {row.tool}, {row.target}: {peak:.0f} MiB (target ≤ 128)")
+    return lines
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--scale", default="1.0", help="corpus.py --scale (default 1.0, ~1 GiB)")
+    ap.add_argument("--small", type=int, default=50000, help="files in the small-file corpus")
+    ap.add_argument("--targets", default="1,2,3,4,5", help="comma-separated targets of the issue")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="osbundle threads (0: one per CPU)")
+    ap.add_argument("--corpus-script", type=Path, default=CORPUS_SCRIPT)
+    ap.add_argument("--markdown", type=Path, help="also write the results as markdown here")
+    ap.add_argument(
+        "--drive", nargs=2, type=Path, metavar=("CORPUS", "OUT"), help=argparse.SUPPRESS
+    )
+    ap.add_argument("--compression", default="default", help=argparse.SUPPRESS)
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    if args.drive:
+        drive(args.drive[0], args.drive[1], args.compression, args.threads)
+        return
+    missing = [tool for tool in ("pigz", "gzip", "tar", TIME) if not shutil.which(tool)]
+    if missing:
+        sys.exit(f"missing {', '.join(missing)}: apt-get install pigz gzip tar time")
+    work = HERE / ".work"
+    work.mkdir(exist_ok=True)
+    load = os.getloadavg()[0]
+    rows = speed_targets(args, work)
+    lines = [
+        f"{os.cpu_count()} CPUs, load average {load:.2f} at start, "
+        f"{os.getloadavg()[0]:.2f} at end; median (min-max) of {args.runs} runs",
+        "",
+    ]
+    lines += [*table(rows), "", *verdicts(rows, args.small)]
+    if "5" in args.targets:
+        lines += ["", *determinism(args, work)]
+    print("\n".join(lines))
+    if args.markdown:
+        args.markdown.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Load a profile: parse, resolve `extends`, validate against the schema, build the model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from osbundle.diagnostics import Diagnostic, DocPath
+from osbundle.errors import InputError, ProfileInvalid
+from osbundle.layers import Locator, load_merged, profile_file
+from osbundle.model import KIND_KEYS, Family, Kind, OsSpec, Position, Profile, SourceSpec
+from osbundle.schemacheck import schema_diagnostics
+from osbundle.yamlsafe import YamlDocument
+
+RENDERED_KINDS: frozenset[str] = frozenset({"unattend", "script"})
+NAMED_KINDS: Mapping[str, str] = {"unattend": "name", "settings": "namespace"}
+GLOB_CHARS = frozenset("*?[")
+
+DocCache = dict[tuple[str, str], YamlDocument]
+Locate = Callable[[DocPath], Position]
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    """The outcome of checking one profile: the model when it is schema-valid, and every problem.
+
+    `locate` maps a path in the merged document to where it was written (None when the
+    top file could not be parsed).
+    """
+
+    file: str
+    profile: Profile | None
+    diagnostics: tuple[Diagnostic, ...]
+    locate: Locate | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def check_profile(
+    path: Path, display: str | None = None, cache: DocCache | None = None
+) -> ProfileReport:
+    """Check the profile at `path` (its directory or its profile.yaml); never raises for content.
+
+    Raises InputError only when the profile file cannot be read at all.
+    """
+    file = profile_file(path)
+    shown = display if display is not None else str(file)
+    if not file.is_file():
+        raise InputError(f"{shown}: no such profile file")
+    merged = load_merged(file, shown, cache)
+    diagnostics = list(merged.diagnostics)
+    if not merged.layers:  # the top file did not parse
+        return ProfileReport(shown, None, tuple(diagnostics))
+    locate = _position_function(merged.locator)
+    diagnostics.extend(schema_diagnostics(merged.data, merged.locator))
+    profile = None
+    if not any(d.severity == "error" for d in diagnostics):
+        profile = build_profile(file, merged.data, merged.locator)
+    return ProfileReport(shown, profile, tuple(sorted(diagnostics, key=diagnostic_order)), locate)
+
+
+def load_profile(path: Path, display: str | None = None) -> Profile:
+    """The loaded profile; raises ProfileInvalid carrying every diagnostic when it is not valid."""
+    report = check_profile(path, display)
+    if report.profile is None or not report.ok:
+        raise ProfileInvalid(report.diagnostics)
+    return report.profile
+
+
+def diagnostic_order(d: Diagnostic) -> tuple[str, int, int, str, str]:
+    return (d.file, d.line, d.col, repr(d.path), d.message)
+
+
+def _position_function(locator: Locator) -> Locate:
+    def locate(path: DocPath) -> Position:
+        located = locator.locate(path)
+        mark = located.value_mark()
+        return Position(located.layer.display_path, mark.line, mark.col)
+
+    return locate
+
+
+def build_profile(file: Path, data: Mapping[str, Any], locator: Locator) -> Profile:
+    """The model of a schema-valid merged document."""
+    os_data = data["os"]
+    install = dict(data.get("install", {}))
+    entries: list[SourceSpec] = []
+    for kind, key in KIND_KEYS.items():
+        for index, item in enumerate(data.get(key, [])):
+            entries.append(_source_spec(cast(Kind, kind), key, index, item, locator))
+    return Profile(
+        path=file,
+        root=file.parent,
+        id=data["id"],
+        name=data["name"],
+        description=data.get("description", ""),
+        os=OsSpec(cast(Family, os_data["family"]), os_data["release"], os_data["arch"]),
+        install=install,
+        predefined_unattend=install.get("unattend"),
+        entries=tuple(entries),
+        document=data,
+    )
+
+
+def _source_spec(kind: Kind, key: str, index: int, item: Any, locator: Locator) -> SourceSpec:
+    fields: Mapping[str, Any] = item if isinstance(item, dict) else {"source": item}
+    path: DocPath = (key, index, "source") if isinstance(item, dict) else (key, index)
+    located = locator.locate(path)
+    mark = located.value_mark()
+    source = str(fields["source"])
+    name_key = NAMED_KINDS.get(kind)
+    name = fields.get(name_key) if name_key else None
+    if name_key and name is None:
+        name = default_name(source)
+    phase = cast(Literal["pre", "post"], fields.get("phase", "post")) if kind == "script" else None
+    return SourceSpec(
+        kind=kind,
+        source=source,
+        base_dir=located.layer.base_dir,
+        dest=str(fields.get("dest", "")),
+        render=bool(fields.get("render", kind in RENDERED_KINDS)),
+        phase=phase,
+        name=name,
+        yaml_path=path,
+        position=Position(located.layer.display_path, mark.line, mark.col),
+    )
+
+
+def default_name(source: str) -> str | None:
+    """The file name without all extensions; None for a glob (each match then uses its own)."""
+    last = source.rstrip("/").rsplit("/", 1)[-1]
+    if not last or GLOB_CHARS & set(source):
+        return None
+    return file_stem(last)
+
+
+def file_stem(name: str) -> str:
+    """`server_settings.json` -> `server_settings`, `agent.tar.gz` -> `agent`."""
+    stem = name.split(".", 1)[0]
+    return stem if stem else name

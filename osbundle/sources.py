@@ -1,0 +1,130 @@
+"""Resolve a profile's sources to regular files, their bundle paths, and the problems found."""
+
+from __future__ import annotations
+
+import os
+import stat
+import unicodedata
+from collections.abc import Iterable
+
+from osbundle import families
+from osbundle.diagnostics import Diagnostic, DocPath, format_doc_path
+from osbundle.model import KIND_DIRS, KIND_KEYS, Profile, ResolvedFile, SourceSpec
+from osbundle.walk import Match, Walker, split_relative
+
+
+def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[Diagnostic, ...]]:
+    """Every file the profile's entries match, in entry order (sorted within an entry).
+
+    Problems are diagnostics at the entry's position, never exceptions: escapes from the
+    profile directory, sources matching nothing, non-regular files, family rules, collisions.
+    """
+    family = profile.os.family
+    files: list[ResolvedFile] = []
+    diagnostics: list[Diagnostic] = []
+    reported_kinds: set[str] = set()
+    realpaths: dict[str, str] = {}
+    for spec in profile.entries:
+        if not families.supported(family, spec.kind):
+            if spec.kind not in reported_kinds:
+                reported_kinds.add(spec.kind)
+                message = families.unsupported_message(family, spec.kind)
+                diagnostics.append(spec_diagnostic(spec, message, (KIND_KEYS[spec.kind],)))
+            continue
+        resolved, problems = resolve_spec(spec, realpaths)
+        files.extend(resolved)
+        diagnostics.extend(spec_diagnostic(spec, p) for p in problems)
+        diagnostics.extend(spec_diagnostic(spec, p) for p in family_problems(family, resolved))
+    diagnostics.extend(collision_diagnostics(files, fold=family == "windows"))
+    return tuple(files), tuple(diagnostics)
+
+
+def spec_diagnostic(
+    spec: SourceSpec, message: str, path: DocPath | None = None, hint: str | None = None
+) -> Diagnostic:
+    """A problem of one entry, located at its `source`."""
+    pos = spec.position
+    file, line, col = (str(pos.file), pos.line, pos.col) if pos else ("", 1, 1)
+    return Diagnostic(file, line, col, spec.yaml_path if path is None else path, message, hint)
+
+
+def resolve_spec(
+    spec: SourceSpec, realpaths: dict[str, str] | None = None
+) -> tuple[list[ResolvedFile], list[str]]:
+    """The files one entry matches (sorted by source path) and its problems as messages.
+
+    `realpaths` caches directory real paths across the entries of one profile.
+    """
+    parts, problem = split_relative(spec.source, "source")
+    dest_parts, dest_problem = split_relative(spec.dest, "dest")
+    problems = [p for p in (problem, dest_problem) if p is not None]
+    if problems:
+        return [], problems
+    if not parts:
+        return [], [f"source {spec.source!r} names the profile directory itself"]
+    base = os.fspath(spec.base_dir)
+    cache = realpaths if realpaths is not None else {}
+    walker = Walker(base, "", cache)
+    walker.base_real = walker.realpath(base)
+    walker.expand(parts)
+    if not walker.found and not walker.problems:
+        return [], [f"source {spec.source!r} matches no file"]
+    prefix = "/".join([KIND_DIRS[spec.kind], *dest_parts]) + "/"
+    matches = sorted(walker.found.values(), key=lambda m: m.rel_source)
+    return [_resolved(spec, m, prefix) for m in matches], walker.problems
+
+
+def _resolved(spec: SourceSpec, match: Match, prefix: str) -> ResolvedFile:
+    st = match.st
+    return ResolvedFile(
+        spec=spec,
+        abs_path=match.abs_path,
+        rel_source=match.rel_source,
+        bundle_path=prefix + match.rel,
+        size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        executable=bool(stat.S_IMODE(st.st_mode) & 0o111),
+    )
+
+
+def in_kind_path(rf: ResolvedFile) -> str:
+    """The path below the kind directory and `dest`: below the source's static prefix."""
+    dest = "/".join(p for p in rf.spec.dest.split("/") if p not in ("", "."))
+    skip = len(KIND_DIRS[rf.spec.kind]) + 1 + (len(dest) + 1 if dest else 0)
+    return rf.bundle_path[skip:]
+
+
+def family_problems(family: str, resolved: list[ResolvedFile]) -> list[str]:
+    """Per-family rules for the files of one entry."""
+    if not resolved:
+        return []
+    kind = resolved[0].spec.kind
+    if family == "windows" and kind == "driver":
+        return families.windows_driver_problems([in_kind_path(rf) for rf in resolved])
+    return [
+        families.rejected_message(family, kind, rf.rel_source)
+        for rf in resolved
+        if not families.accepts(family, kind, rf.abs_path.name)
+    ]
+
+
+def collision_key(bundle_path: str, fold: bool) -> str:
+    """Bundle paths equal under this key collide; Windows compares NFC-normalised, case-folded."""
+    return unicodedata.normalize("NFC", bundle_path).casefold() if fold else bundle_path
+
+
+def collision_diagnostics(files: Iterable[ResolvedFile], fold: bool) -> list[Diagnostic]:
+    seen: dict[str, ResolvedFile] = {}
+    out: list[Diagnostic] = []
+    for rf in files:
+        key = collision_key(rf.bundle_path, fold)
+        first = seen.setdefault(key, rf)
+        if first is rf:
+            continue
+        how = "" if first.bundle_path == rf.bundle_path else " (ignoring case)"
+        message = (
+            f"{rf.rel_source!r} lands at {rf.bundle_path!r}, which collides{how} with "
+            f"{first.rel_source!r} from {format_doc_path(first.spec.yaml_path)}"
+        )
+        out.append(spec_diagnostic(rf.spec, message))
+    return out

@@ -1,0 +1,235 @@
+"""`unpack_bundle`: a bundle back into a profile directory that builds to the same bundle.
+
+Members are written into a temporary directory beside `dest` while they stream past, hashed
+on the way; only when every digest matches SHA256SUMS and metadata.json is profile.yaml
+written and the directory renamed to `dest`. Any failure removes the temporary directory.
+Every file is created relative to an already-open directory descriptor with
+O_CREAT|O_EXCL|O_NOFOLLOW, so neither a name nor a link planted on disk can redirect a write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from osbundle.bundle_check import check_scan
+from osbundle.bundle_reader import METADATA, TRAILERS, parse_metadata, scan_bundle
+from osbundle.errors import BundleError, InputError
+from osbundle.macros import find_macros
+from osbundle.model import KIND_DIRS
+from osbundle.tarread import TarEntry, show
+from osbundle.unpack_profile import dump_profile_yaml, profile_document
+
+MAX_TEMPLATE_BYTES = 64 * 1024 * 1024  # larger rendered files are not offered for re-rendering
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class UnpackResult:
+    dest: Path
+    profile_name: str
+    files: int  # payload files written (profile.yaml not counted)
+    bytes: int
+    source_date_epoch: int  # the members' mtime: build with it to get the same bytes
+    notes: tuple[str, ...]  # anything that will not round-trip byte for byte
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dest": str(self.dest),
+            "profileName": self.profile_name,
+            "files": self.files,
+            "bytes": self.bytes,
+            "sourceDateEpoch": self.source_date_epoch,
+            "notes": list(self.notes),
+        }
+
+
+def unpack_bundle(path: Path, dest: Path) -> UnpackResult:
+    """Unpack `path` into `dest`, which must not exist or be an empty directory."""
+    check_destination(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.unpack-", dir=dest.parent))
+    except OSError as exc:
+        raise InputError(f"cannot create {dest}: {exc.strerror or exc}") from exc
+    try:
+        result = unpack_into(path, staging, dest)
+        commit(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return result
+
+
+def check_destination(dest: Path) -> None:
+    if dest.is_symlink():
+        raise InputError(f"destination {dest} is a symlink")
+    if not dest.exists():
+        return
+    if not dest.is_dir():
+        raise InputError(f"destination {dest} exists and is not a directory")
+    if any(dest.iterdir()):
+        raise InputError(f"destination {dest} is not empty")
+
+
+def unpack_into(path: Path, staging: Path, dest: Path) -> UnpackResult:
+    with SafeTree(staging) as tree:
+        scan = scan_bundle(path, sha256=True, xxh3=True, writer=tree)
+        problems = check_scan(scan, fast=False)
+        if problems:
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise BundleError(problems[0] + more)
+        metadata = parse_metadata(scan.trailers[METADATA])
+        document, notes = profile_document(metadata, tree.has_macros)
+        tree.write_file("profile.yaml", dump_profile_yaml(document).encode("utf-8"))
+    payload = [r for r in scan.records if r.path not in TRAILERS]
+    return UnpackResult(
+        dest=dest,
+        profile_name=scan.top,
+        files=len(payload),
+        bytes=sum(r.entry.size for r in payload),
+        source_date_epoch=scan.records[0].entry.mtime,
+        notes=notes,
+    )
+
+
+def commit(staging: Path, dest: Path) -> None:
+    try:
+        os.chmod(staging, 0o755)  # noqa: S103  (mkdtemp made it 0700; a profile dir is 0755)
+        os.rename(staging, dest)  # replaces an empty directory atomically
+        fd = os.open(dest.parent, _DIR_FLAGS & ~os.O_NOFOLLOW)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise InputError(f"cannot create {dest}: {exc.strerror or exc}") from exc
+
+
+class SafeTree:
+    """Writes payload members below one directory, and nowhere else (a `MemberWriter`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._root_real = os.path.realpath(root)
+        self._root_fd = os.open(root, _DIR_FLAGS)
+        self._dir: tuple[tuple[str, ...], int] = ((), self._root_fd)
+        self._fd = -1
+        self._path = ""
+        self._mode = 0o644
+
+    def __enter__(self) -> SafeTree:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        if self._dir[1] != self._root_fd:
+            os.close(self._dir[1])
+        os.close(self._root_fd)
+
+    def begin(self, path: str, entry: TarEntry) -> None:
+        self.check_target(path, entry)
+        parts = path.split("/")
+        directory = self._directory(tuple(parts[:-1]), path)
+        self._path, self._mode = path, 0o755 if entry.mode & 0o111 else 0o644
+        try:
+            self._fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=directory)
+        except FileExistsError as exc:
+            raise BundleError(
+                f"member {show(path)} is written twice (a duplicate name, or one "
+                "that differs only in case on this file system)"
+            ) from exc
+        except OSError as exc:
+            raise BundleError(f"cannot write {show(path)}: {exc.strerror or exc}") from exc
+
+    def write(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            raise BundleError(f"cannot write {show(self._path)}: {exc.strerror or exc}") from exc
+
+    def end(self) -> None:
+        fd, self._fd = self._fd, -1
+        try:
+            os.fchmod(fd, self._mode)
+            os.fsync(fd)
+        except OSError as exc:
+            raise BundleError(f"cannot write {show(self._path)}: {exc.strerror or exc}") from exc
+        finally:
+            os.close(fd)
+
+    def write_file(self, name: str, data: bytes) -> None:
+        self._path, self._mode = name, 0o644
+        try:
+            self._fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=self._root_fd)
+        except OSError as exc:
+            raise BundleError(f"cannot write {name}: {exc.strerror or exc}") from exc
+        self.write(data)
+        self.end()
+
+    def check_target(self, path: str, entry: TarEntry) -> None:
+        """Only regular files in a kind directory, inside the root (checked three ways)."""
+        if not any(path.startswith(d + "/") for d in KIND_DIRS.values()):
+            raise BundleError(
+                f"member {show(entry.name)} is not in a kind directory "
+                "(drivers/, boot/, unattend/, custom/...)"
+            )
+        info = tarfile.TarInfo(path)
+        info.type, info.size, info.mode = tarfile.REGTYPE, entry.size, entry.mode
+        try:
+            tarfile.data_filter(info, self._root_real)
+        except tarfile.FilterError as exc:
+            raise BundleError(f"member {show(entry.name)} refused: {exc}") from exc
+        target = os.path.realpath(os.path.join(self._root_real, path))
+        if not target.startswith(self._root_real + os.sep):
+            raise BundleError(f"member {show(entry.name)} resolves outside the destination")
+
+    def _directory(self, parts: tuple[str, ...], path: str) -> int:
+        """An open descriptor of root/parts, creating directories without following links."""
+        if parts == self._dir[0]:
+            return self._dir[1]
+        if self._dir[1] != self._root_fd:
+            os.close(self._dir[1])
+        self._dir = ((), self._root_fd)
+        fd = self._root_fd
+        try:
+            for part in parts:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                if fd != self._root_fd:
+                    os.close(fd)
+                fd = child
+        except OSError as exc:
+            if fd != self._root_fd:
+                os.close(fd)
+            raise BundleError(
+                f"cannot create the directory of {show(path)}: {exc.strerror or exc}"
+            ) from exc
+        self._dir = (parts, fd)
+        return fd
+
+    def has_macros(self, path: str) -> bool:
+        """Whether the written member holds text that would render as a macro (or is no text)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self._root_fd)
+        except OSError as exc:
+            raise BundleError(f"cannot read back {show(path)}: {exc.strerror or exc}") from exc
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_TEMPLATE_BYTES + 1)
+        if len(data) > MAX_TEMPLATE_BYTES:
+            return True
+        try:
+            return bool(find_macros(data.decode("utf-8")))
+        except UnicodeDecodeError:
+            return True

@@ -1,0 +1,2 @@
+<# block comment #>
+Write-Host #predefined.profile.name#

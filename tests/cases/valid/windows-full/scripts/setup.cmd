@@ -1,0 +1,1 @@
+echo #site.servers.0.name#

@@ -1,0 +1,331 @@
+"""The safe streaming reader: hostile archives fail cleanly, good ones inspect correctly."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import osbundle.bundle_reader as bundle_reader
+import osbundle.tarread as tarread
+from osbundle.bundle_reader import inspect_bundle, scan_bundle
+from osbundle.errors import BundleError, InputError
+from osbundle.tarread import parse_pax
+from osbundle.unpack import unpack_bundle
+from osbundle.verify import verify_bundle
+from tests import bundle_factory as bf
+from tests.bundle_factory import finish_tar, pax_header, pax_record, raw_header, regular
+
+TB = 1 << 40
+BIG = 60 << 30  # the largest octal size field holds just under 64 GiB
+GOOD = regular("p/custom/files/ok.txt", b"ok\n")
+
+
+def tar_case(body: bytes) -> bytes:
+    return bf.gzip_bytes(finish_tar(body))
+
+
+def good_archive() -> bytes:
+    return bf.gzip_bytes(bf.tar_bytes(bf.bundle_entries()))
+
+
+def flip_crc(archive: bytes) -> bytes:
+    data = bytearray(archive)
+    data[-8] ^= 0xFF
+    return bytes(data)
+
+
+HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
+    "not gzip": (lambda: b"this is not a gzip file at all", "not a gzip file"),
+    "empty file": (lambda: b"", "not a gzip file"),
+    "truncated gzip": (lambda: good_archive()[:-200], "truncated gzip stream"),
+    "truncated gzip header": (lambda: good_archive()[:12], "truncated gzip stream"),
+    "trailing garbage": (lambda: good_archive() + b"garbage", "trailing data after the gzip"),
+    "second gzip member": (lambda: good_archive() * 2, "trailing data after the gzip"),
+    "bad crc": (lambda: flip_crc(good_archive()), "corrupt gzip data"),
+    "bad deflate": (lambda: bf.gzip_bytes(b"")[:10] + b"\xff" * 64, "corrupt gzip data"),
+    "dotdot name": (lambda: tar_case(regular("../x", b"x")), r"'\.\./x' has a '\.' or '\.\.'"),
+    "absolute name": (lambda: tar_case(regular("/abs/x", b"x")), "'/abs/x' has an absolute name"),
+    "inner dotdot": (
+        lambda: tar_case(regular("p/a/../../b", b"x")),
+        r"'p/a/\.\./\.\./b' has a '\.' or '\.\.'",
+    ),
+    "dot component": (lambda: tar_case(regular("p/./x", b"x")), r"has a '\.' or '\.\.'"),
+    "empty component": (lambda: tar_case(regular("p//x", b"x")), "empty path component"),
+    "control character": (lambda: tar_case(regular("p/a\nb", b"x")), "control character"),
+    "non-utf8 name": (lambda: tar_case(raw_header(b"p/\xff\xfe") + bytes(512)), "not UTF-8"),
+    "symlink": (
+        lambda: tar_case(raw_header("p/custom/files/l", typeflag=b"2")),
+        "'p/custom/files/l' is a symbolic link: only regular files",
+    ),
+    "hard link": (lambda: tar_case(raw_header("p/x", typeflag=b"1")), "is a hard link"),
+    "char device": (lambda: tar_case(raw_header("p/x", typeflag=b"3")), "character device"),
+    "block device": (lambda: tar_case(raw_header("p/x", typeflag=b"4")), "block device"),
+    "directory": (lambda: tar_case(raw_header("p/d/", typeflag=b"5")), "is a directory"),
+    "fifo": (lambda: tar_case(raw_header("p/x", typeflag=b"6")), "is a FIFO"),
+    "gnu long name": (lambda: tar_case(raw_header("p/x", typeflag=b"L")), "GNU long-name"),
+    "global pax": (lambda: tar_case(raw_header("p/x", typeflag=b"g")), "global pax header"),
+    "unknown type": (lambda: tar_case(raw_header("p/x", typeflag=b"Z")), "unknown tar type"),
+    "huge member truncated": (
+        lambda: bf.gzip_bytes(raw_header("p/custom/files/big", BIG) + b"x" * 4096),
+        f"'p/custom/files/big' is truncated: it declares {BIG} bytes and the archive "
+        "ends after 4096",
+    ),
+    "huge pax header": (
+        lambda: tar_case(raw_header("././@PaxHeader", BIG, typeflag=b"x")),
+        f"pax header at offset 0 declares {BIG} bytes \\(limit 65536\\)",
+    ),
+    "pax bad length": (
+        lambda: tar_case(pax_header(b"abc path=x\n") + GOOD),
+        "malformed record length",
+    ),
+    "pax length too long": (
+        lambda: tar_case(pax_header(b"999 path=x\n") + GOOD),
+        "record length that does not match",
+    ),
+    "pax length zero": (
+        lambda: tar_case(pax_header(b"0 path=x\n") + GOOD),
+        "record length that does not match",
+    ),
+    "pax huge length digits": (
+        lambda: tar_case(pax_header(b"99999999999999999999 path=x\n") + GOOD),
+        "malformed record length",
+    ),
+    "pax no keyword": (
+        lambda: tar_case(pax_header(pax_record("", "x")) + GOOD),
+        "record without a keyword",
+    ),
+    "pax linkpath": (
+        lambda: tar_case(pax_header(pax_record("linkpath", "/etc/passwd")) + GOOD),
+        "unsupported record 'linkpath'",
+    ),
+    "pax sparse": (
+        lambda: tar_case(pax_header(pax_record("GNU.sparse.map", "0,1")) + GOOD),
+        "unsupported record 'GNU.sparse.map'",
+    ),
+    "pax repeated": (
+        lambda: tar_case(pax_header(pax_record("path", "p/a") + pax_record("path", "p/b")) + GOOD),
+        "repeats the record 'path'",
+    ),
+    "pax bad size": (
+        lambda: tar_case(pax_header(pax_record("size", "12a")) + GOOD),
+        "malformed pax size",
+    ),
+    "pax traversal": (
+        lambda: tar_case(pax_header(pax_record("path", "p/../../etc/passwd")) + GOOD),
+        r"'p/\.\./\.\./etc/passwd' has a '\.' or '\.\.'",
+    ),
+    "pax then pax": (
+        lambda: tar_case(pax_header(pax_record("path", "p/a")) * 2 + GOOD),
+        "two pax headers in a row",
+    ),
+    "pax huge size truncated": (
+        lambda: bf.gzip_bytes(pax_header(pax_record("size", str(TB))) + GOOD),
+        "declares 1099511627776 bytes and the archive ends",
+    ),
+    "outside top": (
+        lambda: tar_case(GOOD + regular("q/custom/files/x", b"x")),
+        "'q/custom/files/x' is not under the top directory 'p'",
+    ),
+    "top itself": (lambda: tar_case(regular("p", b"x")), "'p' is not under the top directory"),
+    "bad top name": (
+        lambda: tar_case(regular("bad name!/x", b"x")),
+        "'bad name!' is not a valid profile name",
+    ),
+    "bad checksum": (
+        lambda: tar_case(GOOD[:200] + b"X" + GOOD[201:]),
+        "bad tar header checksum at offset 0",
+    ),
+    "gnu magic": (
+        lambda: tar_case(raw_header("p/x", magic=b"ustar  \x00") + bytes(512)),
+        "is a GNU tar header",
+    ),
+    "v7 header": (lambda: tar_case(raw_header("p/x", magic=bytes(8))), "not a POSIX ustar"),
+    "base-256 size": (
+        lambda: tar_case(raw_header("p/x", size_field=b"\x80" + bytes(11))),
+        "base-256 size",
+    ),
+    "malformed size": (
+        lambda: tar_case(raw_header("p/x", size_field=b"12345678abcd")),
+        "malformed size field",
+    ),
+    "no end marker": (lambda: bf.gzip_bytes(GOOD), "truncated tar stream"),
+    "lone zero block": (
+        lambda: bf.gzip_bytes(GOOD + bytes(512) + GOOD + bytes(10240)),
+        "lone zero block",
+    ),
+    "data after end": (
+        lambda: bf.gzip_bytes(finish_tar(GOOD) + b"junk"),
+        "data after the tar end-of-archive marker",
+    ),
+    "long zero tail": (
+        lambda: bf.gzip_bytes(finish_tar(GOOD) + bytes(20480)),
+        "data after the tar end-of-archive marker",
+    ),
+    "no members": (lambda: tar_case(b""), "holds no members"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_archive_is_a_clean_bundle_error(case: str, tmp_path: Path) -> None:
+    make, message = HOSTILE[case]
+    bundle = bf.write_bundle(tmp_path, make())
+    with pytest.raises(BundleError, match=message) as info:
+        inspect_bundle(bundle)
+    assert "\n" not in str(info.value)
+    with pytest.raises(BundleError, match=message):
+        verify_bundle(bundle)
+    with pytest.raises(BundleError):
+        unpack_bundle(bundle, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [bundle.name, bundle.name + ".sha256"]
+
+
+def test_member_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tarread, "MAX_MEMBERS", 3)
+    body = b"".join(regular(f"p/custom/files/{i}", b"x") for i in range(4))
+    bundle = bf.write_bundle(tmp_path, tar_case(body))
+    with pytest.raises(BundleError, match="more than 3 members"):
+        inspect_bundle(bundle)
+
+
+def test_exactly_the_member_limit_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tarread, "MAX_MEMBERS", 3)
+    body = b"".join(regular(f"p/custom/files/{i}", b"x") for i in range(3))
+    scan = scan_bundle(bf.write_bundle(tmp_path, tar_case(body)), sha256=False, xxh3=False)
+    assert len(scan.records) == 3
+
+
+@pytest.mark.slow
+def test_one_million_and_one_members(tmp_path: Path) -> None:
+    empty = raw_header("p/custom/files/0000000")
+    prefix, suffix = empty[:15], empty[22:148]
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    with (tmp_path / "big.tar.gz").open("wb") as out:
+        for start in range(0, tarread.MAX_MEMBERS + 1, 10_000):
+            blocks = []
+            for i in range(start, min(start + 10_000, tarread.MAX_MEMBERS + 1)):
+                block = prefix + f"{i:07d}".encode() + suffix
+                block += f"{sum(block) + 256 + sum(empty[156:]):06o}\x00 ".encode() + empty[156:]
+                blocks.append(block)
+            out.write(compressor.compress(b"".join(blocks)))
+        out.write(compressor.compress(bytes(10240)) + compressor.flush())
+    with pytest.raises(BundleError, match="more than 1,000,000 members"):
+        scan_bundle(tmp_path / "big.tar.gz", sha256=False, xxh3=False)
+
+
+def test_oversized_trailer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bundle_reader, "MAX_TRAILER_BYTES", 100)
+    bundle = bf.good_bundle(tmp_path)
+    with pytest.raises(BundleError, match=r"metadata\.json declares \d+ bytes \(limit 100\)"):
+        inspect_bundle(bundle)
+
+
+def test_missing_and_unreadable_paths_are_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such bundle"):
+        inspect_bundle(tmp_path / "nope.tar.gz")
+    with pytest.raises(InputError, match="not a regular file"):
+        verify_bundle(tmp_path)
+
+
+def test_memory_stays_bounded_for_a_large_member(tmp_path: Path) -> None:
+    big = bf.FMember("custom/files/zeros.bin", bytes(48 << 20), "file")
+    bundle = bf.good_bundle(tmp_path, [big])
+    tracemalloc.start()
+    try:
+        report = verify_bundle(bundle)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.ok, report.problems
+    assert peak < 12 << 20  # one 1 MiB chunk plus buffers, never the 48 MiB member
+
+
+def test_inspect_reports_metadata_members_and_sizes(tmp_path: Path) -> None:
+    tar = bf.tar_bytes(bf.bundle_entries())
+    archive = bf.gzip_bytes(tar)
+    bundle = bf.write_bundle(tmp_path, archive)
+    info = inspect_bundle(bundle)
+    assert info.profile_name == bf.TOP
+    assert info.gzip_size == len(archive)
+    assert info.tar_size == len(tar)
+    assert info.member_count == len(bf.windows_members()) + 2
+    assert info.metadata == bf.metadata_doc(bf.Profile(), bf.windows_members())
+    expected = [
+        (f"{bf.TOP}/{m.path}", m.path, len(m.data), m.mode, m.kind) for m in bf.windows_members()
+    ]
+    assert [(m.name, m.path, m.size, m.mode, m.kind) for m in info.members] == expected
+    inventory = {i["path"]: i["sha256"] for i in info.metadata["members"]}
+    assert all(m.sha256 == inventory[m.path] for m in info.members)
+    as_json = json.loads(json.dumps(info.to_json()))
+    assert as_json["members"][0]["mode"] == "0644"
+    assert as_json["tarSize"] == len(tar)
+    text = info.describe()
+    assert "windows 2016 x86_64" in text
+    assert "0755" in text
+    assert "custom/scripts/post.ps1" in text
+
+
+def test_inspect_rejects_metadata_that_breaks_its_schema(tmp_path: Path) -> None:
+    entries = bf.bundle_entries()
+    name, _, mode = entries[-2]
+    entries[-2] = (name, b'{"formatVersion":2}\n', mode)
+    bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bf.tar_bytes(entries)))
+    with pytest.raises(BundleError, match="does not match its schema"):
+        inspect_bundle(bundle)
+
+
+def test_inspect_without_metadata(tmp_path: Path) -> None:
+    bundle = bf.write_bundle(tmp_path, tar_case(GOOD))
+    with pytest.raises(BundleError, match=r"no metadata\.json"):
+        inspect_bundle(bundle)
+
+
+def test_long_and_unicode_names_use_pax_path(tmp_path: Path) -> None:
+    members = [
+        bf.FMember("custom/files/" + "d" * 120 + "/x.txt", b"1", "file"),
+        bf.FMember("custom/files/é-ü.txt", b"2", "file"),
+    ]
+    info = inspect_bundle(bf.good_bundle(tmp_path, members))
+    assert [m.path for m in info.members] == [m.path for m in members]
+
+
+@given(st.binary(max_size=300))
+def test_pax_parser_never_fails_uncleanly(body: bytes) -> None:
+    try:
+        records = parse_pax(body, 0)
+    except BundleError as exc:
+        message = str(exc)
+        records = {}
+    else:
+        message = ""
+    assert "\n" not in message
+    assert set(records) <= {
+        "path",
+        "size",
+        "mtime",
+        "atime",
+        "ctime",
+        "uid",
+        "gid",
+        "uname",
+        "gname",
+        "comment",
+    }
+
+
+@given(st.binary(min_size=512, max_size=512))
+def test_header_parser_never_fails_uncleanly(block: bytes) -> None:
+    try:
+        size = tarread.parse_header(block, 0).size
+    except BundleError as exc:
+        message, size = str(exc), 0
+    else:
+        message = ""
+    assert "\n" not in message
+    assert size >= 0

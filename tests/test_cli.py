@@ -1,0 +1,223 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.factory import make_profile
+
+REPO = Path(__file__).resolve().parents[1]
+WINDOWS = REPO / "profiles" / "windows-2016-datacenter"
+
+
+def osbundle(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000", NO_COLOR="1") | (env or {})
+    return subprocess.run([sys.executable, "-m", "osbundle", *args], capture_output=True,
+                          text=True, env=full_env, cwd=cwd, check=False, timeout=120)
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("osbundle: error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> dict[str, str]:
+    return {"OSBUNDLE_HOME": str(tmp_path / "state")}
+
+
+def test_build_json_result_has_the_appliance_shape(tmp_path: Path, state: dict[str, str]) -> None:
+    done = osbundle("build", str(WINDOWS), "-o", str(tmp_path), "--json", env=state)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["filename"] == "20231114221320_Custom-2016-datacenter-profile.tar.gz"
+    assert result["result"] == "success" and result["messages"] == []
+    assert result["jobID"].isdigit()
+    for key in ("sha256", "tarSha256", "size", "members", "seconds", "compressor"):
+        assert key in result
+    tasks = json.loads(osbundle("tasks", result["jobID"], "--json", env=state).stdout)
+    assert tasks[0]["jobUID"] == result["jobID"] and tasks[0]["status"] == "Complete"
+
+
+def test_build_without_json_prints_a_summary(tmp_path: Path, state: dict[str, str]) -> None:
+    done = osbundle("build", str(WINDOWS), "-o", str(tmp_path), env=state)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"built {tmp_path}/20231114221320_Custom-2016")
+    assert done.stderr == ""  # stderr is not a terminal: no progress output
+
+
+def test_build_progress_json_lines(tmp_path: Path, state: dict[str, str]) -> None:
+    done = osbundle("build", str(WINDOWS), "-o", str(tmp_path), "--progress", "json", env=state)
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    assert {"stage", "bytesDone", "bytesTotal", "filesDone", "filesTotal", "percent"} <= set(events[-1])
+    assert [e["percent"] for e in events] == sorted(e["percent"] for e in events)
+
+
+def test_a_folder_of_profiles_builds_each(tmp_path: Path, state: dict[str, str]) -> None:
+    done = osbundle("build", str(REPO / "profiles"), "-o", str(tmp_path), "--json", env=state)
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(results) >= 5 and all(r["result"] == "success" for r in results)
+    assert len(list(tmp_path.glob("*.tar.gz"))) == len(results)
+
+
+def test_invalid_profile_is_bad_input_with_one_line(tmp_path: Path, state: dict[str, str]) -> None:
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a"})
+    (profile / "profile.yaml").write_text("name: [unclosed\n")
+    done = osbundle("build", str(profile), "-o", str(tmp_path / "out"), env=state)
+    assert done.returncode == 2
+    line = one_line_error(done)
+    assert "profile.yaml:" in line
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_failed_build_with_json_says_failed(tmp_path: Path, state: dict[str, str]) -> None:
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a"})
+    (profile / "a.txt").unlink()
+    done = osbundle("build", str(profile), "-o", str(tmp_path / "out"), "--json", env=state)
+    assert done.returncode == 2
+    result = json.loads(done.stdout)
+    assert result["result"] == "failed" and "a.txt" in result["messages"][0]
+
+
+def test_existing_output_needs_force(tmp_path: Path, state: dict[str, str]) -> None:
+    assert osbundle("build", str(WINDOWS), "-o", str(tmp_path), env=state).returncode == 0
+    again = osbundle("build", str(WINDOWS), "-o", str(tmp_path), env=state)
+    assert again.returncode == 1
+    assert "already exists" in one_line_error(again)
+    assert osbundle("build", str(WINDOWS), "-o", str(tmp_path), "--force", env=state).returncode == 0
+
+
+def test_bad_source_date_epoch_is_usage_error(tmp_path: Path, state: dict[str, str]) -> None:
+    done = osbundle("build", str(WINDOWS), "-o", str(tmp_path),
+                    env=state | {"SOURCE_DATE_EPOCH": "yesterday"})
+    assert done.returncode == 2
+    assert "SOURCE_DATE_EPOCH" in one_line_error(done)
+
+
+def test_usage_errors_exit_2() -> None:
+    assert osbundle("no-such-command").returncode == 2
+    assert osbundle("validate").returncode == 2
+    assert osbundle("build", "--compression", "extreme", "x").returncode == 2
+
+
+def test_missing_path_is_exit_2_with_one_line(tmp_path: Path) -> None:
+    done = osbundle("validate", str(tmp_path / "nope"))
+    assert done.returncode == 2
+    assert "nope" in one_line_error(done)
+
+
+def test_validate_exit_codes_and_formats(tmp_path: Path) -> None:
+    ok = osbundle("validate", str(REPO / "profiles"))
+    assert ok.returncode == 0 and "all valid" in ok.stdout
+    bad = make_profile(tmp_path / "bad", {"a.txt": b"a"})
+    (bad / "profile.yaml").write_text((bad / "profile.yaml").read_text().replace('"rhel"', '"beos"'))
+    text = osbundle("validate", str(bad))
+    assert text.returncode == 1
+    assert text.stdout.splitlines()[0].startswith(f"{bad / 'profile.yaml'}:")
+    as_json = json.loads(osbundle("validate", "--format", "json", str(bad)).stdout)
+    assert as_json["valid"] is False
+    github = osbundle("validate", str(bad), env={"GITHUB_ACTIONS": "true"})
+    assert github.stdout.startswith("::error file=")
+
+
+def test_plan_writes_nothing_and_fingerprint_is_stable(tmp_path: Path) -> None:
+    first = json.loads(osbundle("plan", str(WINDOWS), "--json").stdout)
+    second = json.loads(osbundle("plan", str(WINDOWS), "--json").stdout)
+    assert first["fingerprint"] == second["fingerprint"]
+    assert {m["path"] for m in first["members"]} >= {
+        "Custom-2016-datacenter-profile/unattend/autounattend.xml"
+    }
+    text = osbundle("plan", str(WINDOWS))
+    assert text.returncode == 0 and f"fingerprint {first['fingerprint']}" in text.stdout
+
+
+def test_verify_inspect_unpack_round_trip(tmp_path: Path, state: dict[str, str]) -> None:
+    built = json.loads(osbundle("build", str(WINDOWS), "-o", str(tmp_path / "o"), "--json",
+                                env=state).stdout)
+    bundle = built["path"]
+    assert osbundle("verify", bundle).returncode == 0
+    assert osbundle("verify", "--fast", bundle).returncode == 0
+    info = json.loads(osbundle("inspect", "--json", bundle).stdout)
+    assert info["metadata"]["profile"]["name"] == "Custom-2016-datacenter-profile"
+    assert osbundle("unpack", bundle, str(tmp_path / "restored")).returncode == 0
+    rebuilt = json.loads(osbundle("build", str(tmp_path / "restored"), "-o", str(tmp_path / "o2"),
+                                  "--json", env=state).stdout)
+    assert Path(rebuilt["path"]).read_bytes() == Path(bundle).read_bytes()
+
+
+def test_verify_names_a_corrupted_bundle(tmp_path: Path, state: dict[str, str]) -> None:
+    built = json.loads(osbundle("build", str(WINDOWS), "-o", str(tmp_path), "--json",
+                                env=state).stdout)
+    data = bytearray(Path(built["path"]).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    Path(built["path"]).write_bytes(bytes(data))
+    done = osbundle("verify", built["path"])
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and done.stderr.strip()
+
+
+def test_init_makes_a_profile_that_validates_and_builds(tmp_path: Path, state: dict[str, str]) -> None:
+    folder = tmp_path / "mine"
+    files = {
+        "drivers/nic/e1d.inf": b"[Version]\r\n",
+        "drivers/nic/e1d.sys": b"MZ",
+        "drivers/readme.txt": b"not a driver",
+        "boot/WinPE_64.wim": b"wim",
+        "unattend/autounattend.xml": b"<unattend><x>#predefined.os.family#</x></unattend>",
+        "scripts/post.ps1": b"Write-Host '#settings.greeting#'\r\n",
+        "scripts/other.ps1": b"Write-Host '#nobody.defines.this#'\r\n",
+        "scripts/notes.txt": b"x",
+        "software/tool.zip": b"PK\x05\x06" + bytes(18),
+        "settings/settings.json": b'{"greeting": "hello"}',
+        "extra/a[1].txt": b"glob chars in a name",
+        "top.txt": b"top",
+    }
+    for rel, data in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(data)
+    done = osbundle("init", str(folder), "--family", "windows", "--name", "mine")
+    assert done.returncode == 0, done.stderr
+    assert "other.ps1" in done.stderr  # the note on turning rendering off
+    assert osbundle("validate", str(folder)).returncode == 0
+    built = osbundle("build", str(folder), "-o", str(tmp_path / "o"), "--json", env=state)
+    assert built.returncode == 0, built.stderr
+    info = json.loads(osbundle("inspect", "--json", json.loads(built.stdout)["path"]).stdout)
+    paths = {m["path"] for m in info["metadata"]["members"]}
+    assert {"drivers/nic/e1d.inf", "boot/WinPE_64.wim", "custom/scripts/post.ps1",
+            "custom/files/extra/a[1].txt", "custom/files/top.txt",
+            "custom/files/drivers/readme.txt"} <= paths
+    again = osbundle("init", str(folder), "--family", "windows", "--name", "mine")
+    assert again.returncode == 2 and "already exists" in one_line_error(again)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_build_leaves_nothing(tmp_path: Path, state: dict[str, str], sig: int) -> None:
+    big = {"big.bin": os.urandom(1 << 20) * 400}  # 400 MiB: long enough to interrupt
+    profile = make_profile(tmp_path / "p", big)
+    out = tmp_path / "out"
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000") | state
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "osbundle", "build", str(profile), "-o", str(out),
+         "--compression", "best", "--threads", "1"],
+        cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (out.exists() and any(out.glob(".*.tmp-*"))):
+        assert time.monotonic() < deadline and proc.poll() is None, "build never started writing"
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert list(out.iterdir()) == []

@@ -1,0 +1,280 @@
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from osbundle.errors import BuildError, InputError, ProfileInvalid
+from osbundle.model import BuildRequest, BuildResult
+from osbundle.observer import NullObserver
+from osbundle.pipeline import build_bundle
+from tests.factory import make_profile
+
+EPOCH = 1700000000
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build(profile: Path, outdir: Path, **options: object) -> BuildResult:
+    request = BuildRequest(profile_dir=profile, outdir=outdir, source_date_epoch=EPOCH, **options)  # type: ignore[arg-type]
+    return build_bundle(request)
+
+
+def tar_members(bundle: Path) -> list[tarfile.TarInfo]:
+    with tarfile.open(bundle, "r:gz") as tar:
+        return tar.getmembers()
+
+
+def tar_contents(bundle: Path) -> dict[str, bytes]:
+    out = {}
+    with tarfile.open(bundle, "r:gz") as tar:
+        for info in tar:
+            f = tar.extractfile(info)
+            assert f is not None
+            out[info.name] = f.read()
+    return out
+
+
+FILES = {
+    "a.txt": b"alpha\n",
+    "dir/b.bin": bytes(range(256)) * 10,
+    "dir/sub/empty": b"",
+    "z/512": b"x" * 512,
+    "ünïcode/naïve.txt": "ü".encode() * 70,
+}
+
+
+def test_build_holds_exactly_the_inputs_then_metadata_then_sums(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path / "p", FILES)
+    result = build(profile, tmp_path / "out")
+    bundle = Path(result.path)
+    assert bundle.name == "20231114221320_test-profile.tar.gz"
+    contents = tar_contents(bundle)
+    names = list(contents)
+    payload = {f"test-profile/custom/files/{rel}": data for rel, data in FILES.items()}
+    assert names[:-2] == sorted(payload, key=lambda n: n.encode())
+    assert names[-2:] == ["test-profile/metadata.json", "test-profile/SHA256SUMS"]
+    assert {n: contents[n] for n in names[:-2]} == payload
+    metadata = json.loads(contents["test-profile/metadata.json"])
+    assert [m["path"] for m in metadata["members"]] == [n.split("/", 1)[1] for n in names[:-2]]
+    for item in metadata["members"]:
+        data = contents[f"test-profile/{item['path']}"]
+        assert item["sha256"] == hashlib.sha256(data).hexdigest()
+        assert item["size"] == len(data)
+    assert result.members == len(names)
+
+
+def test_result_digests_are_those_of_the_files(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path / "p", FILES)
+    result = build(profile, tmp_path / "out")
+    raw = Path(result.path).read_bytes()
+    assert result.sha256 == hashlib.sha256(raw).hexdigest()
+    assert result.size == len(raw)
+    assert result.tar_sha256 == hashlib.sha256(gzip.decompress(raw)).hexdigest()
+    sidecar = Path(result.path + ".sha256").read_text()
+    assert sidecar == f"{result.sha256}  {Path(result.path).name}\n"
+    check = subprocess.run(["sha256sum", "-c", sidecar.split()[1] + ".sha256"],
+                           cwd=tmp_path / "out", capture_output=True, check=False)
+    assert check.returncode == 0, check.stderr
+
+
+def test_member_headers_are_normalised(tmp_path: Path) -> None:
+    files = {"run.sh": b"#!/bin/sh\necho hi\n", "data.txt": b"x"}
+    profile = make_profile(tmp_path / "p", files)
+    os.chmod(profile / "run.sh", 0o700)
+    os.chmod(profile / "data.txt", 0o600)
+    for info in tar_members(Path(build(profile, tmp_path / "out").path)):
+        assert (info.uid, info.gid, info.uname, info.gname) == (0, 0, "", "")
+        assert info.mtime == EPOCH
+        assert info.isreg()
+        expected = 0o755 if info.name.endswith("run.sh") else 0o644
+        assert info.mode == expected, info.name
+
+
+def test_gnu_tar_gzip_and_bsdtar_read_the_bundle(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path / "p", FILES)
+    bundle = build(profile, tmp_path / "out").path
+    assert subprocess.run(["gzip", "-t", bundle], check=False).returncode == 0
+    listing = subprocess.run(["tar", "-tvzf", bundle], capture_output=True, text=True, check=True)
+    assert "root/root" not in listing.stdout  # no user or group names are stored
+    assert listing.stdout.count("0/0") == len(FILES) + 2
+    extracted = tmp_path / "x"
+    extracted.mkdir()
+    subprocess.run(["tar", "-xzf", bundle, "-C", str(extracted)], check=True)
+    for rel, data in FILES.items():
+        assert (extracted / "test-profile/custom/files" / rel).read_bytes() == data
+    if shutil.which("bsdtar"):
+        out = subprocess.run(["bsdtar", "-tzf", bundle], capture_output=True, check=True)
+        assert out.stdout.decode().splitlines()[-1] == "test-profile/SHA256SUMS"
+
+
+def copy_with_variations(src: Path, dst: Path, *, reverse: bool, mtime: int) -> None:
+    """Same content, other creation order, mtimes and permission bits beyond x."""
+    files = sorted(p for p in src.rglob("*") if p.is_file())
+    for path in reversed(files) if reverse else files:
+        target = dst / path.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        os.chmod(target, 0o664 if not os.access(path, os.X_OK) else 0o775)
+        os.utime(target, (mtime, mtime))
+        if os.geteuid() == 0:  # other owners too, where we may set them
+            os.chown(target, 12345, 23456)
+
+
+def cli_build(
+    profile: Path, outdir: Path, env: dict[str, str], *extra: str, umask: int = 0o022
+) -> Path:
+    done = subprocess.run(
+        [sys.executable, "-m", "osbundle", "build", str(profile), "-o", str(outdir), "--json",
+         *extra],
+        env=env, capture_output=True, text=True, check=False, cwd=REPO, umask=umask,
+    )
+    assert done.returncode == 0, done.stderr
+    return Path(json.loads(done.stdout)["path"])
+
+
+@pytest.mark.slow
+def test_bytes_do_not_depend_on_environment_threads_or_file_system(tmp_path: Path) -> None:
+    original = make_profile(tmp_path / "a" / "p", FILES | {"big.bin": os.urandom(3 << 20)})
+    variant = tmp_path / "elsewhere" / "deeper" / "p"
+    copy_with_variations(original, variant, reverse=True, mtime=1234567890)
+    base_env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH))
+    first = cli_build(original, tmp_path / "o1", base_env | {"TZ": "UTC", "LANG": "C"})
+    other_env = base_env | {"TZ": "Asia/Kolkata", "LANG": "de_DE.UTF-8", "LC_ALL": "tr_TR.UTF-8"}
+    runs = [
+        cli_build(variant, tmp_path / "o2", other_env, "--threads", "1"),
+        cli_build(variant, tmp_path / "o3", base_env, "--threads", "8"),
+        cli_build(original, tmp_path / "o4", base_env, "--threads", "2"),
+    ]
+    runs.append(cli_build(variant, tmp_path / "o5", base_env, umask=0o077))
+    for other in runs:
+        assert other.read_bytes() == first.read_bytes(), other
+
+
+def test_fifo_in_the_profile_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a"})
+    os.mkfifo(profile / "pipe")
+    (profile / "profile.yaml").write_text(
+        (profile / "profile.yaml").read_text().replace('"a.txt"', '"*"')
+    )
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            build(profile, tmp_path / "out")
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001  (handed to the main thread)
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "a FIFO made the build hang"
+    assert isinstance(outcome[0], ProfileInvalid)
+    assert "pipe" in str(outcome[0])
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_symlink_leaving_the_profile_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("secret")
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a"})
+    (profile / "link").symlink_to(tmp_path / "secret")
+    (profile / "profile.yaml").write_text(
+        (profile / "profile.yaml").read_text().replace('"a.txt"', '"link"')
+    )
+    with pytest.raises(InputError, match="link"):
+        build(profile, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+class GrowFileAfterFirstMember(NullObserver):
+    def __init__(self, victim: Path) -> None:
+        self.victim = victim
+        self.done = False
+
+    def progress(self, bytes_done: int, bytes_total: int, files_done: int, files_total: int) -> None:
+        if files_done >= 1 and not self.done:
+            self.done = True
+            with self.victim.open("ab") as f:
+                f.write(b"more")
+
+
+def test_a_file_that_changes_during_the_build_fails_it_by_name(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a" * 100, "b.txt": b"b" * 100})
+    request = BuildRequest(profile_dir=profile, outdir=tmp_path / "out", source_date_epoch=EPOCH)
+    with pytest.raises(BuildError, match="b.txt"):
+        build_bundle(request, GrowFileAfterFirstMember(profile / "b.txt"))
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_existing_bundle_is_kept_without_force(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a"})
+    first = Path(build(profile, tmp_path / "out").path)
+    before = first.read_bytes()
+    (profile / "a.txt").write_bytes(b"changed")
+    with pytest.raises(BuildError, match="already exists"):
+        build(profile, tmp_path / "out")
+    assert first.read_bytes() == before
+    assert Path(build(profile, tmp_path / "out", force=True).path).read_bytes() != before
+
+
+def test_write_failure_leaves_no_partial_file(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path / "p", {"big.bin": os.urandom(4 << 20)})
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n"
+        "from osbundle.cli import main\n"
+        f"sys.argv = ['osbundle', 'build', {str(profile)!r}, '-o', {str(tmp_path / 'out')!r}]\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=False, cwd=REPO)
+    assert done.returncode == 1
+    assert done.stderr.startswith("osbundle: error: ") and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> dict[str, bytes]:
+    segment = st.text(
+        alphabet=st.characters(codec="utf-8", categories=["L", "N"], include_characters="-_. "),
+        min_size=1, max_size=40,
+    ).filter(lambda s: s.strip(". ") == s and s not in {".", ".."})
+    paths = draw(st.lists(st.lists(segment, min_size=1, max_size=4).map("/".join),
+                          min_size=1, max_size=8, unique_by=lambda p: p.casefold()))
+    # A path may not also be the parent directory of another one.
+    paths = [p for p in paths if not any(q.startswith(p + "/") for q in paths)]
+    sizes = st.sampled_from([0, 1, 511, 512, 513, 1024, 70_000])
+    rng = draw(st.randoms(use_true_random=False))
+    return {p: rng.randbytes(draw(sizes)) for p in paths}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=trees())
+def test_round_trip_and_determinism_for_random_trees(tmp_path: Path, files: dict[str, bytes]) -> None:
+    case = Path(tmp_path / os.urandom(6).hex())
+    profile = make_profile(case / "p", files)
+    first = Path(build(profile, case / "o1").path)
+    second = Path(build(profile, case / "o2", threads=3).path)
+    assert first.read_bytes() == second.read_bytes()
+    contents = tar_contents(first)
+    payload = {k: v for k, v in contents.items() if not k.endswith(("metadata.json", "SHA256SUMS"))}
+    assert payload == {f"test-profile/custom/files/{rel}": data for rel, data in files.items()}
+    for name in contents:
+        assert name.startswith("test-profile/") and ".." not in name.split("/")
+    with tarfile.open(fileobj=io.BytesIO(first.read_bytes()), mode="r:gz") as tar:
+        for info in tar:
+            assert tarfile.data_filter(info, str(case / "x")) is not None

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from osbundle.diagnostics import Diagnostic
+from osbundle.profile import ProfileReport
+from osbundle.reporters import default_format, github_line, render_diagnostics, render_report
+from osbundle.validate import ValidationRun
+
+D1 = Diagnostic("a/profile.yaml", 3, 5, ("drivers", 0, "phase"), "'later' is bad", "use pre")
+D2 = Diagnostic("a/profile.yaml", 7, 1, (), "not a mapping")
+
+
+def run(*reports: tuple[str, tuple[Diagnostic, ...]]) -> ValidationRun:
+    return ValidationRun(tuple(ProfileReport(f, None, d) for f, d in reports))
+
+
+def test_text() -> None:
+    text = render_report(run(("a/profile.yaml", (D1, D2)), ("b/profile.yaml", ())), "text")
+    assert text.splitlines() == [
+        "a/profile.yaml:3:5: drivers[0].phase: 'later' is bad (hint: use pre)",
+        "a/profile.yaml:7:1: (root): not a mapping",
+        "2 errors in 1 of 2 profiles",
+    ]
+    assert render_report(run(("x", ())), "text") == "validated 1 profile: all valid"
+    assert render_report(run(("x", ()), ("y", ())), "text") == "validated 2 profiles: all valid"
+    assert render_report(run(("x", (D2,)), ("y", ())), "text").endswith(
+        "1 error in 1 of 2 profiles"
+    )
+
+
+def test_json_is_stable() -> None:
+    out = json.loads(render_report(run(("a/profile.yaml", (D1,)), ("b", ())), "json"))
+    assert out == {
+        "valid": False,
+        "profiles": [
+            {
+                "file": "a/profile.yaml",
+                "valid": False,
+                "errors": [
+                    {
+                        "file": "a/profile.yaml",
+                        "line": 3,
+                        "col": 5,
+                        "path": "drivers[0].phase",
+                        "message": "'later' is bad",
+                        "hint": "use pre",
+                    }
+                ],
+                "warnings": [],
+            },
+            {"file": "b", "valid": True, "errors": [], "warnings": []},
+        ],
+    }
+    assert json.loads(render_diagnostics([D2], "json"))[0]["path"] == "(root)"
+
+
+def test_github() -> None:
+    lines = render_report(run(("a/profile.yaml", (D1,))), "github").splitlines()
+    assert lines == [
+        "::error file=a/profile.yaml,line=3,col=5,title=osbundle::drivers[0].phase: "
+        "'later' is bad (hint: use pre)",
+        "1 error in 1 of 1 profile",
+    ]
+    weird = Diagnostic("dir,x:y/p%.yaml", 1, 2, ("k",), "50% done\r\nnext", None, "warning")
+    assert github_line(weird) == (
+        "::warning file=dir%2Cx%3Ay/p%25.yaml,line=1,col=2,title=osbundle::k: 50%25 done%0D%0Anext"
+    )
+
+
+@given(st.text(), st.text())
+def test_github_lines_are_single_lines(file: str, message: str) -> None:
+    line = github_line(Diagnostic(file, 1, 1, ("a",), message))
+    assert "\n" not in line
+    assert "\r" not in line
+    props = line.split("::")[1]
+    assert props.count(",") == 3
+    assert props.count(":") == 0
+
+
+def test_default_format() -> None:
+    assert default_format({"GITHUB_ACTIONS": "true"}) == "github"
+    assert default_format({"GITHUB_ACTIONS": "false"}) == "text"
+    assert default_format({}) == "text"
