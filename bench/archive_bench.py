@@ -24,7 +24,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 HERE = Path(__file__).resolve().parent
 CORPUS_SCRIPT = HERE.parents[1] / "shared/bench/corpus.py"
@@ -51,35 +50,34 @@ class Row:
         return statistics.median(values), min(values), max(values)
 
 
-def osbundle_command(corpus: Path, out: Path, compression: str, threads: int) -> list[str]:
-    """How osbundle is run; switch to the `osbundle build` CLI here once it exists."""
-    return [sys.executable, str(Path(__file__).resolve()), "--drive", str(corpus), str(out),
-            "--compression", compression, "--threads", str(threads)]  # fmt: skip
+OSBUNDLE = Path(sys.executable).with_name("osbundle")
+# What the bench profile names in each corpus: a Windows profile holding the corpus as it is.
+PROFILES = {
+    "profile": ["drivers:", "  - drivers", "bootFiles:", "  - boot", "files:", "  - custom"],
+    "small": ["files:", '  - "d*"'],
+    "sparse": ["files:", "  - sparse-8g"],
+}
 
 
-def drive(corpus: Path, out: Path, compression: str, threads: int) -> None:
-    """The archiver alone, as a build would run it: scan, sort by UTF-8 name, stream."""
-    sys.path.insert(0, str(HERE.parent))
-    from osbundle.archiver import BundleWriter
-    from osbundle.model import Compression
+def ensure_profile(corpus: Path, kind: str) -> Path:
+    """Put a profile.yaml naming the corpus' files into it (once); the corpus is unchanged."""
+    target = corpus / "profile.yaml"
+    if not target.exists():
+        header = ['id: "bench|corpus"', "name: corpus", "os:", "  family: windows",
+                  '  release: "2022"', "  arch: x86_64"]  # fmt: skip
+        target.write_text("\n".join([*header, *PROFILES[kind]]) + "\n", encoding="utf-8")
+    return corpus
 
-    files = []
-    for dirpath, _dirs, names in os.walk(corpus):
-        for name in names:
-            path = Path(dirpath, name)
-            st = path.lstat()
-            files.append((path.relative_to(corpus.parent).as_posix(), path, st))
-    files.sort(key=lambda item: item[0].encode())
-    level = cast("Compression", compression)
-    with (
-        out.open("wb") as f,
-        BundleWriter(f, mtime=MTIME, compression=level, threads=threads) as writer,
-    ):
-        for member, path, st in files:
-            mode = 0o755 if st.st_mode & 0o111 else 0o644
-            writer.add_file(member, path, size=st.st_size, mode=mode, mtime_ns=st.st_mtime_ns)
-        result = writer.close()
-    print(result.compressor, result.sha256, result.tar_sha256, file=sys.stderr)
+
+def osbundle_command(corpus: Path, out: Path, compression: str, threads: int) -> str:
+    """`osbundle build` of the corpus profile, the bundle then moved to `out`."""
+    outdir = out.with_suffix(".d")
+    env = f"SOURCE_DATE_EPOCH={MTIME} OSBUNDLE_HOME={out.parent / 'state'}"
+    build = (
+        f"{env} {OSBUNDLE} build {corpus} -o {outdir} --force --progress none "
+        f"--compression {compression} --threads {threads}"
+    )
+    return f"{build} && mv -f {outdir}/19800101000000_corpus.tar.gz {out}"
 
 
 def measure(command: list[str] | str, out: Path) -> Run:
@@ -100,7 +98,7 @@ def corpus(kind: str, value: str, script: Path) -> Path:
     if not path.is_dir() or not any(path.iterdir()):
         option = ["--small", value] if kind == "small" else ["--scale", value]
         subprocess.run([sys.executable, str(script), str(path), *option], check=True)
-    return path
+    return ensure_profile(path, kind)
 
 
 def warm(path: Path) -> None:
@@ -148,6 +146,7 @@ def speed_targets(args: argparse.Namespace, work: Path) -> list[Row]:
         sparse.parent.mkdir(parents=True, exist_ok=True)
         with sparse.open("wb") as f:
             f.truncate(8 << 30)
+        ensure_profile(sparse.parent, "sparse")
         tools = {"osbundle default": osbundle_command(sparse.parent, out, "default", args.threads)}
         rows += bench_tools("8 GiB sparse file", tools, out, args.runs)
     return rows
@@ -159,7 +158,7 @@ def determinism(args: argparse.Namespace, work: Path) -> list[str]:
     digests = {}
     for threads in (1, 2, 8):
         out = work / f"t{threads}.tar.gz"
-        subprocess.run(osbundle_command(src, out, "default", threads), check=True)
+        subprocess.run(["sh", "-c", osbundle_command(src, out, "default", threads)], check=True)
         digests[threads] = hashlib.sha256(out.read_bytes()).hexdigest()
     lines = [f"sha256 with --threads {t}: {d}" for t, d in digests.items()]
     lines.append("identical: " + ("yes" if len(set(digests.values())) == 1 else "NO"))
@@ -186,8 +185,9 @@ def table(rows: list[Row]) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for row in rows:
+        tool = row.tool.replace("|", r"\|")
         lines.append(
-            f"| {row.target} | {row.tool} | {fmt(row, 'wall', 1, 's')} | "
+            f"| {row.target} | {tool} | {fmt(row, 'wall', 1, 's')} | "
             f"{fmt(row, 'cpu', 1, 's')} | {fmt(row, 'size', 1e6, 'MB')} | "
             f"{fmt(row, 'rss_kib', 1024, 'MiB')} |"
         )
@@ -236,18 +236,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=0, help="osbundle threads (0: one per CPU)")
     ap.add_argument("--corpus-script", type=Path, default=CORPUS_SCRIPT)
     ap.add_argument("--markdown", type=Path, help="also write the results as markdown here")
-    ap.add_argument(
-        "--drive", nargs=2, type=Path, metavar=("CORPUS", "OUT"), help=argparse.SUPPRESS
-    )
-    ap.add_argument("--compression", default="default", help=argparse.SUPPRESS)
     return ap.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    if args.drive:
-        drive(args.drive[0], args.drive[1], args.compression, args.threads)
-        return
     missing = [tool for tool in ("pigz", "gzip", "tar", TIME) if not shutil.which(tool)]
     if missing:
         sys.exit(f"missing {', '.join(missing)}: apt-get install pigz gzip tar time")

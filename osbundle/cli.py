@@ -192,7 +192,9 @@ def init(
     from osbundle.scaffold import scaffold_profile
     from osbundle.validate import check_paths
 
-    target, notes = scaffold_profile(directory, family=family, name=name, release=release, arch=arch)
+    target, notes = scaffold_profile(
+        directory, family=family, name=name, release=release, arch=arch
+    )
     for note in notes:
         typer.echo(f"note: {note}", err=True)
     run = check_paths([target])

@@ -11,7 +11,9 @@ class BuildObserver(Protocol):
     def stage(self, name: str) -> None:
         """A new stage starts: load, collect, render, archive, export."""
 
-    def progress(self, bytes_done: int, bytes_total: int, files_done: int, files_total: int) -> None:
+    def progress(
+        self, bytes_done: int, bytes_total: int, files_done: int, files_total: int
+    ) -> None:
         """Payload bytes and files archived so far."""
 
     def should_stop(self) -> bool:
@@ -23,7 +25,9 @@ class NullObserver:
     def stage(self, name: str) -> None:
         pass
 
-    def progress(self, bytes_done: int, bytes_total: int, files_done: int, files_total: int) -> None:
+    def progress(
+        self, bytes_done: int, bytes_total: int, files_done: int, files_total: int
+    ) -> None:
         pass
 
     def should_stop(self) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from osbundle.archiver import ArchiveResult
 from osbundle.errors import BuildError
@@ -64,7 +63,9 @@ def render_members(ctx: BuildContext) -> None:
 
 def open_output(ctx: BuildContext) -> None:
     epoch = ctx.request.source_date_epoch
-    filename = export.bundle_filename(the_profile(ctx).name, time.time() if epoch is None else epoch)
+    filename = export.bundle_filename(
+        the_profile(ctx).name, time.time() if epoch is None else epoch
+    )
     ctx.output = export.open_output(
         ctx.request.outdir, filename, ctx.job_id, force=ctx.request.force
     )
@@ -90,7 +91,8 @@ def write_archive(ctx: BuildContext) -> None:
 
 def commit_output(ctx: BuildContext) -> None:
     ctx.observer.stage("export")
-    assert ctx.output is not None and ctx.archived is not None
+    assert ctx.output is not None
+    assert ctx.archived is not None
     export.commit_output(ctx.output, ctx.archived.sha256, force=ctx.request.force)
 
 
@@ -100,7 +102,8 @@ def discard_output(ctx: BuildContext) -> None:
 
 
 def build_result(ctx: BuildContext) -> BuildResult:
-    assert ctx.output is not None and ctx.archived is not None
+    assert ctx.output is not None
+    assert ctx.archived is not None
     archived = ctx.archived
     return BuildResult(
         filename=ctx.output.final.name,

@@ -86,9 +86,7 @@ def planned_member(profile: Profile, collected: Member, final: Member) -> Planne
     source = ""
     if collected.source is not None:
         source = relative_to_profile(profile.root, collected.source)
-    return PlannedMember(
-        final.path, final.kind, source, final.size, final.mode, collected.rendered
-    )
+    return PlannedMember(final.path, final.kind, source, final.size, final.mode, collected.rendered)
 
 
 def relative_to_profile(root: Path, path: Path) -> str:

@@ -24,7 +24,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from osbundle.observer import BuildObserver
+from osbundle.observer import BuildObserver, NullObserver
 
 ProgressMode = Literal["auto", "json", "none"]
 Clock = Callable[[], float]
@@ -224,7 +224,12 @@ class TerminalProgress:
         self._progress.stop()
 
 
-class StageLines:
+class Silent(NullObserver):
+    def close(self) -> None:
+        pass
+
+
+class StageLines(Silent):
     """Not animated (NO_COLOR, TERM=dumb): one line per stage."""
 
     def __init__(self, stream: TextIO) -> None:
@@ -233,33 +238,6 @@ class StageLines:
     def stage(self, name: str) -> None:
         self._stream.write(f"osbundle: {name}\n")
         self._stream.flush()
-
-    def progress(
-        self, bytes_done: int, bytes_total: int, files_done: int, files_total: int
-    ) -> None:
-        pass
-
-    def should_stop(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-
-class Silent:
-    def stage(self, name: str) -> None:
-        pass
-
-    def progress(
-        self, bytes_done: int, bytes_total: int, files_done: int, files_total: int
-    ) -> None:
-        pass
-
-    def should_stop(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
 
 
 Reporter = JsonLinesProgress | TerminalProgress | StageLines | Silent

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 from osbundle.errors import InputError
@@ -67,10 +69,33 @@ def _search(root: Path) -> list[Path]:
     return sorted(hits, key=lambda p: p.parent.parts)
 
 
-def check_paths(paths: Sequence[Path]) -> ValidationRun:
-    """Validate every profile `paths` name (see discover_profiles); InputError for a bad path."""
-    cache: DocCache = {}
-    return ValidationRun(tuple(validate_profile(f, cache) for f in discover_profiles(paths)))
+# Below this many profiles, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 64
+
+
+def check_paths(paths: Sequence[Path], *, jobs: int = 0) -> ValidationRun:
+    """Validate every profile `paths` name (see discover_profiles); InputError for a bad path.
+
+    Many profiles are checked in `jobs` worker processes (0: one per CPU); the reports then
+    carry diagnostics only (`profile` and `locate` stay in the worker).
+    """
+    files = discover_profiles(paths)
+    workers = min(jobs or os.cpu_count() or 1, len(files) // (PARALLEL_THRESHOLD // 2) or 1)
+    if len(files) < PARALLEL_THRESHOLD or workers < 2 or "fork" not in get_all_start_methods():
+        cache: DocCache = {}
+        return ValidationRun(tuple(validate_profile(f, cache) for f in files))
+    # fork: the workers inherit the imported modules and compiled schema, so they start at once.
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+        chunk = max(1, len(files) // (workers * 8))
+        return ValidationRun(tuple(pool.map(_validate_detached, files, chunksize=chunk)))
+
+
+_WORKER_CACHE: DocCache = {}
+
+
+def _validate_detached(file: Path) -> ProfileReport:
+    report = validate_profile(file, _WORKER_CACHE)
+    return replace(report, profile=None, locate=None)
 
 
 def validate_profile(file: Path, cache: DocCache | None = None) -> ProfileReport:

@@ -23,14 +23,14 @@ from osbundle.errors import Cancelled, JobError, OsbundleError
 from osbundle.jobrecord import Status, request_from_json
 from osbundle.jobs import DEFAULT_BUILD, JobStore, open_store, sweep_job_files
 from osbundle.model import BuildRequest, BuildResult
-from osbundle.observer import BuildObserver
+from osbundle.observer import BuildObserver, NullObserver
 from osbundle.progress import JobStoreObserver, MultiObserver
 
 BuildFn = Callable[[BuildRequest, BuildObserver, str], BuildResult]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class SignalGuard:
+class SignalGuard(NullObserver):
     """Turns the first SIGINT/SIGTERM/SIGHUP into `Cancelled` raised in the main thread.
 
     Later signals are only recorded, so the cleanup that `Cancelled` sets off (removing the
@@ -65,14 +65,6 @@ class SignalGuard:
             yield
         finally:
             self._shield_depth -= 1
-
-    def stage(self, name: str) -> None:
-        pass
-
-    def progress(
-        self, bytes_done: int, bytes_total: int, files_done: int, files_total: int
-    ) -> None:
-        pass
 
     def should_stop(self) -> bool:
         return self.received is not None

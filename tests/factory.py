@@ -47,4 +47,6 @@ def glob_literal(path: str) -> str:
 
 def file_item(rel: str) -> dict[str, str]:
     parent = rel.rpartition("/")[0]
-    return {"source": glob_literal(rel), "dest": parent} if parent else {"source": glob_literal(rel)}
+    return (
+        {"source": glob_literal(rel), "dest": parent} if parent else {"source": glob_literal(rel)}
+    )

@@ -16,10 +16,19 @@ REPO = Path(__file__).resolve().parents[1]
 WINDOWS = REPO / "profiles" / "windows-2016-datacenter"
 
 
-def osbundle(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+def osbundle(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000", NO_COLOR="1") | (env or {})
-    return subprocess.run([sys.executable, "-m", "osbundle", *args], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, check=False, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "osbundle", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        check=False,
+        timeout=120,
+    )
 
 
 def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
@@ -40,12 +49,14 @@ def test_build_json_result_has_the_appliance_shape(tmp_path: Path, state: dict[s
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["filename"] == "20231114221320_Custom-2016-datacenter-profile.tar.gz"
-    assert result["result"] == "success" and result["messages"] == []
+    assert result["result"] == "success"
+    assert result["messages"] == []
     assert result["jobID"].isdigit()
     for key in ("sha256", "tarSha256", "size", "members", "seconds", "compressor"):
         assert key in result
     tasks = json.loads(osbundle("tasks", result["jobID"], "--json", env=state).stdout)
-    assert tasks[0]["jobUID"] == result["jobID"] and tasks[0]["status"] == "Complete"
+    assert tasks[0]["jobUID"] == result["jobID"]
+    assert tasks[0]["status"] == "Complete"
 
 
 def test_build_without_json_prints_a_summary(tmp_path: Path, state: dict[str, str]) -> None:
@@ -58,7 +69,9 @@ def test_build_without_json_prints_a_summary(tmp_path: Path, state: dict[str, st
 def test_build_progress_json_lines(tmp_path: Path, state: dict[str, str]) -> None:
     done = osbundle("build", str(WINDOWS), "-o", str(tmp_path), "--progress", "json", env=state)
     events = [json.loads(line) for line in done.stderr.splitlines()]
-    assert {"stage", "bytesDone", "bytesTotal", "filesDone", "filesTotal", "percent"} <= set(events[-1])
+    assert {"stage", "bytesDone", "bytesTotal", "filesDone", "filesTotal", "percent"} <= set(
+        events[-1]
+    )
     assert [e["percent"] for e in events] == sorted(e["percent"] for e in events)
 
 
@@ -66,7 +79,8 @@ def test_a_folder_of_profiles_builds_each(tmp_path: Path, state: dict[str, str])
     done = osbundle("build", str(REPO / "profiles"), "-o", str(tmp_path), "--json", env=state)
     assert done.returncode == 0, done.stderr
     results = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(results) >= 5 and all(r["result"] == "success" for r in results)
+    assert len(results) >= 5
+    assert all(r["result"] == "success" for r in results)
     assert len(list(tmp_path.glob("*.tar.gz"))) == len(results)
 
 
@@ -86,7 +100,8 @@ def test_failed_build_with_json_says_failed(tmp_path: Path, state: dict[str, str
     done = osbundle("build", str(profile), "-o", str(tmp_path / "out"), "--json", env=state)
     assert done.returncode == 2
     result = json.loads(done.stdout)
-    assert result["result"] == "failed" and "a.txt" in result["messages"][0]
+    assert result["result"] == "failed"
+    assert "a.txt" in result["messages"][0]
 
 
 def test_existing_output_needs_force(tmp_path: Path, state: dict[str, str]) -> None:
@@ -94,12 +109,15 @@ def test_existing_output_needs_force(tmp_path: Path, state: dict[str, str]) -> N
     again = osbundle("build", str(WINDOWS), "-o", str(tmp_path), env=state)
     assert again.returncode == 1
     assert "already exists" in one_line_error(again)
-    assert osbundle("build", str(WINDOWS), "-o", str(tmp_path), "--force", env=state).returncode == 0
+    assert (
+        osbundle("build", str(WINDOWS), "-o", str(tmp_path), "--force", env=state).returncode == 0
+    )
 
 
 def test_bad_source_date_epoch_is_usage_error(tmp_path: Path, state: dict[str, str]) -> None:
-    done = osbundle("build", str(WINDOWS), "-o", str(tmp_path),
-                    env=state | {"SOURCE_DATE_EPOCH": "yesterday"})
+    done = osbundle(
+        "build", str(WINDOWS), "-o", str(tmp_path), env=state | {"SOURCE_DATE_EPOCH": "yesterday"}
+    )
     assert done.returncode == 2
     assert "SOURCE_DATE_EPOCH" in one_line_error(done)
 
@@ -118,9 +136,12 @@ def test_missing_path_is_exit_2_with_one_line(tmp_path: Path) -> None:
 
 def test_validate_exit_codes_and_formats(tmp_path: Path) -> None:
     ok = osbundle("validate", str(REPO / "profiles"))
-    assert ok.returncode == 0 and "all valid" in ok.stdout
+    assert ok.returncode == 0
+    assert "all valid" in ok.stdout
     bad = make_profile(tmp_path / "bad", {"a.txt": b"a"})
-    (bad / "profile.yaml").write_text((bad / "profile.yaml").read_text().replace('"rhel"', '"beos"'))
+    (bad / "profile.yaml").write_text(
+        (bad / "profile.yaml").read_text().replace('"rhel"', '"beos"')
+    )
     text = osbundle("validate", str(bad))
     assert text.returncode == 1
     assert text.stdout.splitlines()[0].startswith(f"{bad / 'profile.yaml'}:")
@@ -138,35 +159,44 @@ def test_plan_writes_nothing_and_fingerprint_is_stable(tmp_path: Path) -> None:
         "Custom-2016-datacenter-profile/unattend/autounattend.xml"
     }
     text = osbundle("plan", str(WINDOWS))
-    assert text.returncode == 0 and f"fingerprint {first['fingerprint']}" in text.stdout
+    assert text.returncode == 0
+    assert f"fingerprint {first['fingerprint']}" in text.stdout
 
 
 def test_verify_inspect_unpack_round_trip(tmp_path: Path, state: dict[str, str]) -> None:
-    built = json.loads(osbundle("build", str(WINDOWS), "-o", str(tmp_path / "o"), "--json",
-                                env=state).stdout)
+    built = json.loads(
+        osbundle("build", str(WINDOWS), "-o", str(tmp_path / "o"), "--json", env=state).stdout
+    )
     bundle = built["path"]
     assert osbundle("verify", bundle).returncode == 0
     assert osbundle("verify", "--fast", bundle).returncode == 0
     info = json.loads(osbundle("inspect", "--json", bundle).stdout)
     assert info["metadata"]["profile"]["name"] == "Custom-2016-datacenter-profile"
     assert osbundle("unpack", bundle, str(tmp_path / "restored")).returncode == 0
-    rebuilt = json.loads(osbundle("build", str(tmp_path / "restored"), "-o", str(tmp_path / "o2"),
-                                  "--json", env=state).stdout)
+    rebuilt = json.loads(
+        osbundle(
+            "build", str(tmp_path / "restored"), "-o", str(tmp_path / "o2"), "--json", env=state
+        ).stdout
+    )
     assert Path(rebuilt["path"]).read_bytes() == Path(bundle).read_bytes()
 
 
 def test_verify_names_a_corrupted_bundle(tmp_path: Path, state: dict[str, str]) -> None:
-    built = json.loads(osbundle("build", str(WINDOWS), "-o", str(tmp_path), "--json",
-                                env=state).stdout)
+    built = json.loads(
+        osbundle("build", str(WINDOWS), "-o", str(tmp_path), "--json", env=state).stdout
+    )
     data = bytearray(Path(built["path"]).read_bytes())
     data[len(data) // 2] ^= 0xFF
     Path(built["path"]).write_bytes(bytes(data))
     done = osbundle("verify", built["path"])
     assert done.returncode == 1
-    assert "Traceback" not in done.stderr and done.stderr.strip()
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip()
 
 
-def test_init_makes_a_profile_that_validates_and_builds(tmp_path: Path, state: dict[str, str]) -> None:
+def test_init_makes_a_profile_that_validates_and_builds(
+    tmp_path: Path, state: dict[str, str]
+) -> None:
     folder = tmp_path / "mine"
     files = {
         "drivers/nic/e1d.inf": b"[Version]\r\n",
@@ -193,11 +223,17 @@ def test_init_makes_a_profile_that_validates_and_builds(tmp_path: Path, state: d
     assert built.returncode == 0, built.stderr
     info = json.loads(osbundle("inspect", "--json", json.loads(built.stdout)["path"]).stdout)
     paths = {m["path"] for m in info["metadata"]["members"]}
-    assert {"drivers/nic/e1d.inf", "boot/WinPE_64.wim", "custom/scripts/post.ps1",
-            "custom/files/extra/a[1].txt", "custom/files/top.txt",
-            "custom/files/drivers/readme.txt"} <= paths
+    assert {
+        "drivers/nic/e1d.inf",
+        "boot/WinPE_64.wim",
+        "custom/scripts/post.ps1",
+        "custom/files/extra/a[1].txt",
+        "custom/files/top.txt",
+        "custom/files/drivers/readme.txt",
+    } <= paths
     again = osbundle("init", str(folder), "--family", "windows", "--name", "mine")
-    assert again.returncode == 2 and "already exists" in one_line_error(again)
+    assert again.returncode == 2
+    assert "already exists" in one_line_error(again)
 
 
 @pytest.mark.slow
@@ -208,13 +244,28 @@ def test_interrupted_build_leaves_nothing(tmp_path: Path, state: dict[str, str],
     out = tmp_path / "out"
     env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000") | state
     proc = subprocess.Popen(
-        [sys.executable, "-m", "osbundle", "build", str(profile), "-o", str(out),
-         "--compression", "best", "--threads", "1"],
-        cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "osbundle",
+            "build",
+            str(profile),
+            "-o",
+            str(out),
+            "--compression",
+            "best",
+            "--threads",
+            "1",
+        ],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while not (out.exists() and any(out.glob(".*.tmp-*"))):
-        assert time.monotonic() < deadline and proc.poll() is None, "build never started writing"
+        assert time.monotonic() < deadline, "build never started writing"
+        assert proc.poll() is None, "build never started writing"
         time.sleep(0.02)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
