@@ -53,8 +53,9 @@ class ArchiveResult:
 class BundleWriter:
     """Writes one bundle archive to `out`; see docs/bundle-format.md for the exact bytes.
 
-    `progress` gets the member bytes streamed so far, at most every ~4 MiB and after each
-    member; `should_stop` is polled per member and per chunk read (True raises Cancelled).
+    `progress` gets the member bytes streamed so far, at most every ~4 MiB inside members (the
+    caller reports each member it gets back); `should_stop` is polled per member and per chunk
+    read (True raises Cancelled).
     After any error the writer is unusable: call `abort()` (the context manager does).
     """
 
@@ -182,7 +183,6 @@ class BundleWriter:
     def _end_member(self, digest: MemberDigest) -> MemberDigest:
         self._names.add(digest.name)
         self._members.append(digest)
-        self._report()
         return digest
 
     def _report(self) -> None:

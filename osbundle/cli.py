@@ -167,7 +167,7 @@ def start_background_jobs(requests: list[BuildRequest], state_dir: Path | None) 
 
 
 def failed_result(exc: OsbundleError) -> BuildResult:
-    return BuildResult(filename="", job_id="", result="failed", messages=(str(exc),))
+    return BuildResult(filename="", job_id=exc.job_id, result="failed", messages=(str(exc),))
 
 
 def print_build_result(result: BuildResult, *, as_json: bool) -> None:

@@ -7,6 +7,7 @@ class OsbundleError(Exception):
     """Base of every error osbundle raises on purpose; `exit_code` is what the CLI returns."""
 
     exit_code = 1
+    job_id = ""  # set when the error ended a recorded job
 
 
 class InputError(OsbundleError):

@@ -86,7 +86,7 @@ class Profile:
     document: Mapping[str, Any] = field(default_factory=dict)  # the merged document (for `plan`)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResolvedFile:
     """One regular file a SourceSpec matched, checked to be inside its base directory."""
 
@@ -99,7 +99,7 @@ class ResolvedFile:
     executable: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     """One payload member of the bundle, ready for the archiver.
 

@@ -13,17 +13,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, Protocol, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
 from osbundle.observer import BuildObserver, NullObserver
 
 ProgressMode = Literal["auto", "json", "none"]
@@ -183,6 +172,17 @@ class TerminalProgress:
     def __init__(
         self, stream: TextIO, *, interval: float = 0.1, clock: Clock = time.monotonic
     ) -> None:
+        from rich.console import Console  # rich is slow to import; only a terminal bar needs it
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         self._interval = interval
         self._clock = clock
         self._last = float("-inf")

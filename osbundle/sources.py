@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 import unicodedata
 from collections.abc import Iterable
 
@@ -75,15 +74,14 @@ def resolve_spec(
 
 
 def _resolved(spec: SourceSpec, match: Match, prefix: str) -> ResolvedFile:
-    st = match.st
     return ResolvedFile(
-        spec=spec,
-        abs_path=match.abs_path,
-        rel_source=match.rel_source,
-        bundle_path=prefix + match.rel,
-        size=st.st_size,
-        mtime_ns=st.st_mtime_ns,
-        executable=bool(stat.S_IMODE(st.st_mode) & 0o111),
+        spec,
+        match.abs_path,
+        match.rel_source,
+        prefix + match.rel,
+        match.size,
+        match.mtime_ns,
+        bool(match.mode & 0o111),
     )
 
 

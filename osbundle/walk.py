@@ -19,14 +19,17 @@ GLOB_CHARS = re.compile(r"[*?\[]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
-    """A regular file: its path, relative to the base dir, and relative to the static prefix."""
+    """A regular file: its path, relative to the base dir, relative to the static prefix, and
+    the size, modification time and mode it had when matched (not the whole stat result)."""
 
     abs_path: Path
     rel_source: str
     rel: str
-    st: os.stat_result
+    size: int
+    mtime_ns: int
+    mode: int
 
 
 def split_relative(text: str, what: str) -> tuple[list[str], str | None]:
@@ -134,7 +137,14 @@ class Walker:
         if not self.inside(real):
             self.problems.append(f"{rel_source!r} is a symlink to outside the profile directory")
         elif stat.S_ISREG(st.st_mode):
-            match = Match(where.as_path / name, rel_source, _join(where.rel, name), st)
+            match = Match(
+                where.as_path / name,
+                rel_source,
+                _join(where.rel, name),
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_mode,
+            )
             self.found.setdefault(rel_source, match)
         elif not stat.S_ISDIR(st.st_mode):
             self.problems.append(f"{rel_source!r} is not a regular file or directory")

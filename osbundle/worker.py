@@ -124,6 +124,8 @@ def run_job(
     except BaseException as exc:
         with _shielded():
             _record_failure(store, jid, request, exc)
+        if isinstance(exc, OsbundleError):
+            exc.job_id = jid  # the failed result the CLI prints names the job too
         raise
     with _shielded():
         status: Status = "Complete" if result.result == "success" else "Stopped_With_Error"

@@ -102,6 +102,9 @@ def test_failed_build_with_json_says_failed(tmp_path: Path, state: dict[str, str
     result = json.loads(done.stdout)
     assert result["result"] == "failed"
     assert "a.txt" in result["messages"][0]
+    job = json.loads(osbundle("tasks", result["jobID"], "--json", env=state).stdout)[0]
+    assert job["status"] == "Stopped_With_Error"
+    assert job["messages"] == result["messages"]
 
 
 def test_existing_output_needs_force(tmp_path: Path, state: dict[str, str]) -> None:

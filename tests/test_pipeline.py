@@ -312,3 +312,17 @@ def test_round_trip_and_determinism_for_random_trees(
     with tarfile.open(fileobj=io.BytesIO(first.read_bytes()), mode="r:gz") as tar:
         for info in tar:
             assert tarfile.data_filter(info, str(case / "x")) is not None
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(files=trees())
+def test_unpack_then_build_gives_the_same_bytes(tmp_path: Path, files: dict[str, bytes]) -> None:
+    from osbundle.unpack import unpack_bundle
+
+    case = Path(tmp_path / os.urandom(6).hex())
+    first = Path(build(make_profile(case / "p", files), case / "o1").path)
+    unpack_bundle(first, case / "restored")
+    again = Path(build(case / "restored", case / "o2").path)
+    assert again.read_bytes() == first.read_bytes()

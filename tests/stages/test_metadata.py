@@ -36,3 +36,32 @@ def test_sha256sums_is_accepted_by_sha256sum(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count(b": OK") == len(names)
+
+
+def test_real_metadata_of_every_example_validates_against_the_shipped_schema(
+    tmp_path: Path,
+) -> None:
+    import tarfile
+
+    from jsonschema import Draft202012Validator
+
+    from osbundle.model import BuildRequest
+    from osbundle.pipeline import build_bundle
+    from osbundle.resources import load_schema
+
+    validator = Draft202012Validator(load_schema("metadata.schema.json"))
+    examples = Path(__file__).resolve().parents[2] / "profiles"
+    profiles = sorted(p.parent for p in examples.rglob("profile.yaml"))
+    assert len(profiles) >= 5
+    for profile in profiles:
+        request = BuildRequest(profile, tmp_path / profile.name, source_date_epoch=0)
+        result = build_bundle(request)
+        with tarfile.open(result.path) as tar:
+            names = tar.getnames()
+            member = tar.extractfile(names[-2])
+            assert member is not None
+            document = json.loads(member.read())
+        assert names[-2].endswith("/metadata.json")
+        errors = [e.message for e in validator.iter_errors(document)]
+        assert errors == [], (profile, errors)
+        assert len(document["members"]) == len(names) - 2
