@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from osbundle.archiver import ArchiveResult
 from osbundle.errors import BuildError
-from osbundle.model import BuildRequest, BuildResult, Member, Profile
+from osbundle.model import BuildRequest, BuildResult, Member, Profile, ResolvedFile
 from osbundle.observer import BuildObserver, NullObserver
-from osbundle.profile import load_profile
 from osbundle.stages import archive, collect, export, render
+from osbundle.validate import load_checked_profile
 
 
 @dataclass
@@ -23,6 +23,7 @@ class BuildContext:
     job_id: str
     started: float = field(default_factory=time.monotonic)
     profile: Profile | None = None
+    files: tuple[ResolvedFile, ...] = ()
     members: tuple[Member, ...] = ()
     output: export.Output | None = None
     archived: ArchiveResult | None = None
@@ -48,12 +49,13 @@ def build_bundle(
 
 def load_profile_step(ctx: BuildContext) -> None:
     ctx.observer.stage("load")
-    ctx.profile = load_profile(ctx.request.profile_dir)
+    checked = load_checked_profile(ctx.request.profile_dir)  # every check `validate` makes
+    ctx.profile, ctx.files = checked.profile, checked.files
 
 
 def collect_members(ctx: BuildContext) -> None:
     ctx.observer.stage("collect")
-    ctx.members = collect.collect(the_profile(ctx))
+    ctx.members = collect.collect(ctx.files)
 
 
 def render_members(ctx: BuildContext) -> None:

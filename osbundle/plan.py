@@ -19,10 +19,10 @@ import xxhash
 from osbundle.archiver import MemberDigest
 from osbundle.errors import BuildError
 from osbundle.model import Member, Profile
-from osbundle.profile import load_profile
 from osbundle.stages.collect import collect
 from osbundle.stages.metadata import metadata_document, metadata_json
 from osbundle.stages.render import render
+from osbundle.validate import load_checked_profile
 
 CHUNK = 1 << 20
 
@@ -65,8 +65,9 @@ class Plan:
 
 
 def plan_bundle(profile_dir: Path) -> Plan:
-    profile = load_profile(profile_dir)
-    collected = collect(profile)
+    checked = load_checked_profile(profile_dir)
+    profile = checked.profile
+    collected = collect(checked.files)
     members = render(profile, collected)
     digests = [digest_member(profile.name, m) for m in members]
     planned = tuple(

@@ -17,7 +17,7 @@ from osbundle import families
 from osbundle.errors import InputError, OsbundleError
 from osbundle.macros import find_macros, load_settings, predefined_values
 from osbundle.model import KIND_KEYS
-from osbundle.profile import load_profile
+from osbundle.profile import file_stem, load_profile
 
 FOLDER_KINDS = {
     "drivers": "driver",
@@ -118,7 +118,7 @@ def kind_item(kind: str, rel: str, path: Path) -> dict[str, object]:
     sub = parent_of(rel).partition("/")[2]
     if sub:
         item["dest"] = sub
-    stem = path.name.split(".", 1)[0] or path.name
+    stem = file_stem(path.name)
     if kind == "unattend":
         item["name"] = stem
     elif kind == "settings":

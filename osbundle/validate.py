@@ -9,9 +9,10 @@ from dataclasses import dataclass, replace
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
-from osbundle.errors import InputError
+from osbundle.errors import InputError, ProfileInvalid
 from osbundle.layers import PROFILE_FILE
 from osbundle.macrocheck import semantic_diagnostics
+from osbundle.model import Profile, ResolvedFile
 from osbundle.profile import DocCache, ProfileReport, check_profile, diagnostic_order
 from osbundle.sources import resolve_sources
 
@@ -100,11 +101,31 @@ def _validate_detached(file: Path) -> ProfileReport:
 
 def validate_profile(file: Path, cache: DocCache | None = None) -> ProfileReport:
     """Schema, sources, family rules, collisions, macros and references of one profile."""
-    report = check_profile(file, str(file), cache)
+    return _validate(file, cache)[0]
+
+
+@dataclass(frozen=True)
+class CheckedProfile:
+    """A profile that passed every check `validate` makes, with the files its sources match."""
+
+    profile: Profile
+    files: tuple[ResolvedFile, ...]
+
+
+def load_checked_profile(path: Path) -> CheckedProfile:
+    """What a build starts from: the same checks as `validate`; ProfileInvalid on any error."""
+    report, files = _validate(path, None)
+    if report.profile is None or not report.ok:
+        raise ProfileInvalid(tuple(d for d in report.diagnostics if d.severity == "error"))
+    return CheckedProfile(report.profile, files)
+
+
+def _validate(file: Path, cache: DocCache | None) -> tuple[ProfileReport, tuple[ResolvedFile, ...]]:
+    report = check_profile(file, None, cache)
     profile = report.profile
     if profile is None or report.locate is None:
-        return report
+        return report, ()
     files, source_diagnostics = resolve_sources(profile)
     extra = [*source_diagnostics, *semantic_diagnostics(profile, files, report.locate)]
     diagnostics = tuple(sorted([*report.diagnostics, *extra], key=diagnostic_order))
-    return replace(report, diagnostics=diagnostics)
+    return replace(report, diagnostics=diagnostics), files

@@ -23,7 +23,7 @@ from osbundle.pipeline import build_bundle
 from osbundle.profile import load_profile
 from osbundle.stages.collect import collect
 from osbundle.stages.render import render
-from osbundle.validate import check_paths
+from osbundle.validate import check_paths, load_checked_profile
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILES = REPO / "profiles"
@@ -35,8 +35,8 @@ EPOCH = 1700000000  # 2023-11-14T22:13:20Z
 
 def rendered(example: str) -> dict[str, bytes]:
     """Bundle path -> bytes of every member after the render stage (else the source's bytes)."""
-    profile = load_profile(PROFILES / example)
-    members = render(profile, collect(profile))
+    checked = load_checked_profile(PROFILES / example)
+    members = render(checked.profile, collect(checked.files))
     return {m.path: member_bytes(m) for m in members}
 
 

@@ -1,26 +1,19 @@
-"""Collect stage: turn a profile's sources into the sorted list of payload members."""
+"""Collect stage: turn the files a profile's sources matched into sorted payload members."""
 
 from __future__ import annotations
 
-from osbundle.errors import ProfileInvalid
-from osbundle.model import Member, Profile, ResolvedFile
-from osbundle.sources import resolve_sources
+from collections.abc import Sequence
+
+from osbundle.macrocheck import effective_name
+from osbundle.model import Member, ResolvedFile
 
 # Kinds whose members carry a `name` in the bundle metadata (unattend id, settings namespace).
 NAMED_KINDS = frozenset({"unattend", "settings"})
 
 
-def collect(profile: Profile) -> tuple[Member, ...]:
-    """Every file the profile names, as members sorted by the UTF-8 bytes of their path.
-
-    Raises ProfileInvalid with every problem found (missing sources, escapes, collisions, ...).
-    """
-    files, diagnostics = resolve_sources(profile)
-    errors = tuple(d for d in diagnostics if d.severity == "error")
-    if errors:
-        raise ProfileInvalid(errors)
-    members = [member_for(resolved) for resolved in files]
-    return tuple(sorted(members, key=lambda m: m.path.encode()))
+def collect(files: Sequence[ResolvedFile]) -> tuple[Member, ...]:
+    """The checked files of a profile as members, sorted by the UTF-8 bytes of their path."""
+    return tuple(sorted((member_for(f) for f in files), key=lambda m: m.path.encode()))
 
 
 def member_for(resolved: ResolvedFile) -> Member:
@@ -36,11 +29,5 @@ def member_for(resolved: ResolvedFile) -> Member:
         mtime_ns=resolved.mtime_ns,
         rendered=renders,
         phase=spec.phase if spec.kind == "script" else None,
-        name=(spec.name or file_stem(resolved.bundle_path)) if spec.kind in NAMED_KINDS else None,
+        name=effective_name(resolved) if spec.kind in NAMED_KINDS else None,
     )
-
-
-def file_stem(path: str) -> str:
-    """`unattend/autounattend.xml` -> `autounattend`; `a/b.tar.gz` -> `b` (all extensions)."""
-    name = path.rsplit("/", 1)[-1]
-    return name.split(".", 1)[0] or name

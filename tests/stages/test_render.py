@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from osbundle.errors import BuildError, InputError
 from osbundle.macros import RenderError
 from osbundle.model import Member, OsSpec, Profile
-from osbundle.profile import load_profile
 from osbundle.stages.collect import collect
 from osbundle.stages.render import render
+from osbundle.validate import load_checked_profile
 from tests.factory import make_profile
 
 
@@ -257,8 +257,9 @@ def test_render_after_load_and_collect(tmp_path: Path) -> None:
         lists={"unattend": [{"source": "unattend/ks.cfg"}], "settings": ["settings/srv.json"]},
         install={"locale": "en_US"},
     )
-    profile = load_profile(root / "profile.yaml")
-    collected = collect(profile)
+    checked = load_checked_profile(root / "profile.yaml")
+    profile = checked.profile
+    collected = collect(checked.files)
     out = render(profile, collected)
     by_path = {m.path: m for m in out}
     assert by_path["unattend/ks.cfg"].data == b"lang en_US\nnetwork --hostname=h1\n"
