@@ -392,12 +392,12 @@ class JobStore:
         self._forget(job)
 
     def prune(self, older_than: timedelta, now: datetime | None = None) -> list[str]:
-        """Delete the records of jobs that ended more than `older_than` ago; returns their ids."""
+        """Delete the records of jobs that ended `older_than` ago or earlier; returns their ids."""
         self.reap()
         cutoff = ((now or datetime.now(UTC)) - older_than).isoformat(timespec="milliseconds")
         with self._write() as c:
             rows = c.execute(
-                "SELECT id FROM jobs WHERE status NOT IN ('Pending', 'Running') AND ended < ?",
+                "SELECT id FROM jobs WHERE status NOT IN ('Pending', 'Running') AND ended <= ?",
                 (cutoff,),
             ).fetchall()
             c.executemany("DELETE FROM jobs WHERE id = ?", [(r["id"],) for r in rows])

