@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test quick lint types pytest bench bench-validate bench-archive clean
+.PHONY: setup demo test quick lint types pytest bench bench-validate bench-archive bench-progress clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ test: lint types pytest
 quick: $(STAMP)
 	$(BIN)/pytest -q -x
 
-bench: bench-validate bench-archive
+bench: bench-validate bench-archive bench-progress
 
 bench-validate: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
@@ -45,6 +45,9 @@ bench-validate: $(STAMP)
 
 bench-archive: $(STAMP)
 	$(BIN)/python bench/archive_bench.py
+
+bench-progress: $(STAMP)
+	$(BIN)/python bench/progress_overhead.py
 
 clean:
 	rm -rf $(VENV) out dist build .pytest_cache .mypy_cache .ruff_cache
