@@ -251,7 +251,12 @@ def unpack(
     from osbundle.unpack import unpack_bundle
 
     result = unpack_bundle(bundle, dest)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
     typer.echo(f"unpacked {result.files} files into {dest}")
+    typer.echo(
+        f"same bytes again: SOURCE_DATE_EPOCH={result.source_date_epoch} osbundle build {dest}"
+    )
 
 
 from osbundle.cli_tasks import tasks_app  # noqa: E402  (sub-app registered after app exists)
