@@ -9,6 +9,7 @@ same SOURCE_DATE_EPOCH.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,10 +92,8 @@ def planned_member(profile: Profile, collected: Member, final: Member) -> Planne
 
 
 def relative_to_profile(root: Path, path: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:  # a base profile's file (extends): show it as it is
-        return str(path)
+    """The source as seen from the profile directory (`../base/...` for a base's files)."""
+    return Path(os.path.relpath(path, root)).as_posix()
 
 
 def digest_member(top: str, member: Member) -> MemberDigest:

@@ -275,3 +275,10 @@ def test_interrupted_build_leaves_nothing(tmp_path: Path, state: dict[str, str],
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert list(out.iterdir()) == []
+
+
+def test_plan_names_a_base_profile_s_files_relative_to_the_profile() -> None:
+    plan = json.loads(osbundle("plan", str(REPO / "profiles" / "rhel-9"), "--json").stdout)
+    sources = {m["source"] for m in plan["members"]}
+    assert "../base/rhel-base/scripts/harden.sh" in sources
+    assert "unattend/ks.cfg" in sources
