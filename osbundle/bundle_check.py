@@ -22,7 +22,6 @@ from osbundle.errors import BundleError
 from osbundle.model import KIND_DIRS
 from osbundle.tarread import show
 
-ARCHIVE_LEVEL = -1
 AFTER_LAST = 1 << 40  # sorts after every member: things missing from the archive
 _SUMS_LINE = re.compile(r"(\\?)([0-9a-f]{64}) [ *](.+)")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

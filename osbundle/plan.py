@@ -21,7 +21,7 @@ from osbundle.archiver import MemberDigest
 from osbundle.errors import BuildError
 from osbundle.model import Member, Profile
 from osbundle.stages.collect import collect
-from osbundle.stages.metadata import metadata_document, metadata_json
+from osbundle.stages.metadata import metadata_json
 from osbundle.stages.render import render
 from osbundle.validate import load_checked_profile
 
@@ -44,7 +44,6 @@ class Plan:
     members: tuple[PlannedMember, ...]
     total_bytes: int
     fingerprint: str
-    metadata: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,7 +79,6 @@ def plan_bundle(profile_dir: Path) -> Plan:
         members=planned,
         total_bytes=sum(m.size for m in members),
         fingerprint=hashlib.sha256(metadata_json(profile, members, digests)).hexdigest(),
-        metadata=metadata_document(profile, members, digests),
     )
 
 
