@@ -20,7 +20,9 @@ from osbundle.model import KIND_DIRS, KIND_KEYS
 KIND_ORDER = ("driver", "boot", "unattend", "settings", "script", "software", "file")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _YAML_WORDS = frozenset({"true", "false", "null", "yes", "no", "on", "off", "y", "n"})
-_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]')
+# Escaped: what YAML 1.2 does not allow as a printable character (C0/C1 controls, surrogates,
+# U+FFFE/U+FFFF), and line separators and the BOM, which readers treat specially.
+_NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]')
 
 # `has_macros(path)` says whether a member's bytes hold text that would render as a macro.
 HasMacros = Callable[[str], bool]
