@@ -14,7 +14,6 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Literal
 
@@ -26,6 +25,8 @@ from osbundle.model import Compression
 from osbundle.tarheader import BLOCK, RECORD, HeaderEncoder, pad_length
 
 __all__ = ["ArchiveResult", "BundleWriter", "Compression", "MemberDigest"]
+
+StrPath = str | os.PathLike[str]
 
 PROGRESS_STEP = 4 << 20
 _ZEROS = bytes(RECORD)
@@ -98,7 +99,7 @@ class BundleWriter:
             self.abort()
 
     def add_file(
-        self, name: str, source: Path, *, size: int, mode: int, mtime_ns: int
+        self, name: str, source: StrPath, *, size: int, mode: int, mtime_ns: int
     ) -> MemberDigest:
         """Stream the regular file `source` as member `name`; it must still have `size` and
         `mtime_ns` (checked before and after reading it, and by reading exactly to its end)."""
@@ -108,9 +109,13 @@ class BundleWriter:
             if size > BLOCK_SIZE:
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             self._put(header)
-            sha256, xxh, at_eof = self._stream_fd(fd, source, size)
-            if not at_eof and os.read(fd, 1):
-                raise _grew(source, size)
+            small = self._read_in_block(fd, source, size)
+            if small is not None:
+                sha256, xxh = small
+            else:
+                sha256, xxh, at_eof = self._stream_fd(fd, source, size)
+                if not at_eof and os.read(fd, 1):
+                    raise _grew(source, size)
             _check_stat(source, os.fstat(fd), size, mtime_ns)
             self._put(_ZEROS[: pad_length(size)])
         except BaseException:
@@ -213,7 +218,28 @@ class BundleWriter:
             self._pos += n
             view = view[n:]
 
-    def _stream_fd(self, fd: int, source: Path, size: int) -> tuple[str, str, bool]:
+    def _read_in_block(self, fd: int, source: StrPath, size: int) -> tuple[str, str] | None:
+        """The small-file path of `_stream_fd`: when the file and a probe byte fit in the
+        current block, one read and one call per digest (most members of a driver tree).
+        None when the file does not fit, or came back in more than one read."""
+        start = self._pos
+        if start + size >= BLOCK_SIZE:
+            return None
+        self._poll_stop()  # polled before every read, as on the general path
+        n = os.readv(fd, [self._buf[start : start + size + 1]])
+        if n > size:
+            raise _grew(source, size)
+        if n < size:
+            os.lseek(fd, 0, os.SEEK_SET)  # a short read: start over on the general path
+            return None
+        chunk = self._buf[start : start + n]
+        self._pos += n
+        self._payload += n
+        if self._payload - self._reported >= PROGRESS_STEP:
+            self._report()
+        return hashlib.sha256(chunk).hexdigest(), xxhash.xxh3_128_hexdigest(chunk)
+
+    def _stream_fd(self, fd: int, source: StrPath, size: int) -> tuple[str, str, bool]:
         """Read exactly `size` bytes into the tar stream, hashing each chunk as it lands.
 
         Each read asks for one byte more than is left when the block has room: getting it means
@@ -247,7 +273,7 @@ class BundleWriter:
                 return sha256.hexdigest(), xxh.hexdigest(), n < want
 
 
-def _open_source(source: Path, size: int, mtime_ns: int) -> int:
+def _open_source(source: StrPath, size: int, mtime_ns: int) -> int:
     """Open without following a final symlink and without blocking on a FIFO; check it first."""
     try:
         fd = os.open(source, _OPEN_FLAGS)
@@ -266,7 +292,7 @@ def _open_source(source: Path, size: int, mtime_ns: int) -> int:
     return fd
 
 
-def _check_stat(source: Path, st: os.stat_result, size: int, mtime_ns: int) -> None:
+def _check_stat(source: StrPath, st: os.stat_result, size: int, mtime_ns: int) -> None:
     if st.st_size != size:
         raise BuildError(
             f"{source}: size changed since the profile was collected "
@@ -276,5 +302,5 @@ def _check_stat(source: Path, st: os.stat_result, size: int, mtime_ns: int) -> N
         raise BuildError(f"{source}: modified since the profile was collected; rebuild")
 
 
-def _grew(source: Path, size: int) -> BuildError:
+def _grew(source: StrPath, size: int) -> BuildError:
     return BuildError(f"{source}: file grew while it was archived (more than {size} bytes)")

@@ -87,6 +87,11 @@ def unsupported_message(family: str, kind: str) -> str:
     return f"{KIND_NOUNS[kind]} are not supported for {family} profiles"
 
 
+def accepts_any_name(family: str, kind: str) -> bool:
+    r = rule(family, kind)
+    return r.suffixes == ANY and not r.names
+
+
 def accepts(family: str, kind: str, file_name: str) -> bool:
     """Whether `file_name` (a base name) is an accepted file of `kind` for `family`."""
     r = rule(family, kind)

@@ -20,7 +20,7 @@ _LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.
 
 def effective_name(rf: ResolvedFile) -> str:
     """An unattend entry's name / a settings file's namespace: as written, else the file stem."""
-    return rf.spec.name or file_stem(rf.abs_path.name)
+    return rf.spec.name or file_stem(os.path.basename(rf.abs_path))
 
 
 def shown_path(rf: ResolvedFile) -> str:
@@ -115,7 +115,8 @@ def _settings_problem(rf: ResolvedFile, text: str) -> Diagnostic:
 
 def _macro_uses(rf: ResolvedFile, defined: set[str]) -> Iterator[Diagnostic]:
     try:
-        text = rf.abs_path.read_bytes().decode("utf-8")
+        with open(rf.abs_path, "rb") as f:
+            text = f.read().decode("utf-8")
     except UnicodeDecodeError as exc:
         yield spec_diagnostic(
             rf.spec,

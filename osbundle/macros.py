@@ -134,14 +134,14 @@ def predefined_values(profile: Profile) -> dict[str, Scalar]:
     return values
 
 
-def load_settings(namespace: str, path: Path, display: str) -> dict[str, Scalar]:
+def load_settings(namespace: str, path: str | Path, display: str) -> dict[str, Scalar]:
     """The macros a configuration settings JSON file defines, named `namespace.<json path>`.
 
     `display` is how errors name the file. Raises InputError for an unreadable, oversized,
     non-UTF-8 or invalid file, a top level that is not an object, or a duplicate key.
     """
     try:
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             raw = f.read(MAX_SETTINGS_BYTES + 1)
     except OSError as e:
         raise InputError(f"{display}: cannot read settings file: {e.strerror or e}") from e

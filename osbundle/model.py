@@ -91,7 +91,7 @@ class ResolvedFile:
     """One regular file a SourceSpec matched, checked to be inside its base directory."""
 
     spec: SourceSpec
-    abs_path: Path
+    abs_path: str  # a str, not a Path: building one Path per file was a third of the walk
     rel_source: str  # path relative to spec.base_dir (POSIX)
     bundle_path: str  # path inside `<profile-name>/`, e.g. "drivers/intel-e1d/e1d.inf"
     size: int
@@ -112,7 +112,7 @@ class Member:
     kind: Kind
     mode: int  # 0o644 or 0o755
     size: int
-    source: Path | None = None
+    source: str | None = None  # the file's absolute path (ResolvedFile.abs_path)
     data: bytes | None = None
     mtime_ns: int = 0
     rendered: bool = False

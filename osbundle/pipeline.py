@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from osbundle.archiver import ArchiveResult
 from osbundle.errors import BuildError
+from osbundle.gcpause import collector_paused
 from osbundle.model import BuildRequest, BuildResult, Member, Profile, ResolvedFile
 from osbundle.observer import BuildObserver, NullObserver
 from osbundle.stages import archive, collect, export, render
@@ -33,7 +34,12 @@ def build_bundle(
     request: BuildRequest, observer: BuildObserver | None = None, job_id: str = ""
 ) -> BuildResult:
     """Build one bundle. Raises InputError (bad profile), BuildError or Cancelled."""
-    ctx = BuildContext(request, observer or NullObserver(), job_id)
+    # The per-member records die with the context, before the collector resumes.
+    with collector_paused():
+        return run_steps(BuildContext(request, observer or NullObserver(), job_id))
+
+
+def run_steps(ctx: BuildContext) -> BuildResult:
     load_profile_step(ctx)
     collect_members(ctx)
     render_members(ctx)

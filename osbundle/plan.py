@@ -89,7 +89,7 @@ def planned_member(profile: Profile, collected: Member, final: Member) -> Planne
     return PlannedMember(final.path, final.kind, source, final.size, final.mode, collected.rendered)
 
 
-def relative_to_profile(root: Path, path: Path) -> str:
+def relative_to_profile(root: Path, path: str) -> str:
     """The source as seen from the profile directory (`../base/...` for a base's files)."""
     return Path(os.path.relpath(path, root)).as_posix()
 
@@ -110,9 +110,9 @@ def member_chunks(member: Member) -> Iterator[bytes]:
     yield from read_chunks(member.source)
 
 
-def read_chunks(path: Path) -> Iterator[bytes]:
+def read_chunks(path: str) -> Iterator[bytes]:
     try:
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             while chunk := f.read(CHUNK):
                 yield chunk
     except OSError as exc:

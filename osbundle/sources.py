@@ -99,10 +99,12 @@ def family_problems(family: str, resolved: list[ResolvedFile]) -> list[str]:
     kind = resolved[0].spec.kind
     if family == "windows" and kind == "driver":
         return families.windows_driver_problems([in_kind_path(rf) for rf in resolved])
+    if families.accepts_any_name(family, kind):
+        return []
     return [
         families.rejected_message(family, kind, rf.rel_source)
         for rf in resolved
-        if not families.accepts(family, kind, rf.abs_path.name)
+        if not families.accepts(family, kind, os.path.basename(rf.abs_path))
     ]
 
 

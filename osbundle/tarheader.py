@@ -22,6 +22,7 @@ _IDS = b"0000000\0" * 2  # uid, gid
 # linkname, magic "ustar\0" + version "00", uname, gname, devmajor, devminor: all fixed.
 _TAIL = bytes(100) + b"ustar\x0000" + bytes(32 + 32 + 8 + 8)
 _FIXED_SUM = sum(_IDS) + sum(_TAIL) + sum(b" " * 8)  # the checksum field counts as spaces
+_EMPTY_PREFIX = bytes(_PREFIX + 12)
 
 
 def _octal(value: int, width: int) -> bytes:
@@ -111,10 +112,46 @@ class HeaderEncoder:
         self._pax_mtime = mtime >= MAX_OCTAL_SIZE
         self._mtime_field = _octal(0 if self._pax_mtime else mtime, 12)
         self._modes = {mode: _octal(mode, 8) for mode in ALLOWED_MODES}
+        # The common member (ASCII name up to 100 bytes, size under 8 GiB) differs from the
+        # next only in name, size and checksum: the rest is joined and summed once, here.
+        self._middle = {mode: field + _IDS for mode, field in self._modes.items()}
+        self._middle_sum = {
+            mode: _FIXED_SUM - sum(_IDS) + sum(field) + sum(self._mtime_field) + ord("0")
+            for mode, field in self._middle.items()
+        }
+
+    def _short_header(self, name: str, size: int, mode: int) -> bytes | None:
+        """The one-block header of a common member, or None (checks left to `encode`)."""
+        if (
+            len(name) > _NAME
+            or not name.isascii()
+            or not 0 <= size < MAX_OCTAL_SIZE
+            or self._pax_mtime
+            or mode not in self._middle
+        ):
+            return None
+        raw = name.encode("ascii")
+        size_field = b"%011o\0" % size
+        chksum = self._middle_sum[mode] + sum(raw) + sum(size_field)
+        return b"".join(
+            (
+                raw,
+                bytes(_NAME - len(raw)),
+                self._middle[mode],
+                size_field,
+                self._mtime_field,
+                b"%06o\0 0" % chksum,
+                _TAIL,
+                _EMPTY_PREFIX,
+            )
+        )
 
     def encode(self, name: str, size: int, mode: int) -> bytes:
         """Header block(s) for a member: a pax extended header first when needed, then ustar."""
         check_name(name)
+        short = self._short_header(name, size, mode)
+        if short is not None:
+            return short
         if size < 0:
             raise BuildError(f"{name}: negative size {size}")
         mode_field = self._modes.get(mode)

@@ -44,7 +44,7 @@ def member_bytes(member: Member) -> bytes:
     if member.data is not None:
         return member.data
     assert member.source is not None
-    return member.source.read_bytes()
+    return Path(member.source).read_bytes()
 
 
 def text_of(members: dict[str, bytes], path: str) -> str:

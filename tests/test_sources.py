@@ -91,7 +91,7 @@ def test_resolved_file_fields(tmp_path: Path) -> None:
     run = by_name["run.sh"]
     assert run.executable
     assert not by_name["data.bin"].executable
-    assert run.abs_path == tmp_path / "run.sh"
+    assert run.abs_path == str(tmp_path / "run.sh")
     assert run.size == len(b"run.sh")
     assert run.mtime_ns == os.stat(tmp_path / "run.sh").st_mtime_ns
 

@@ -114,3 +114,12 @@ def test_pax_record_length_counts_itself(keyword: str, value: str) -> None:
 def test_pad_length(size: int) -> None:
     assert (size + pad_length(size)) % 512 == 0
     assert 0 <= pad_length(size) < 512
+
+
+@given(name=ascii_names.filter(lambda n: len(n) <= 100), size=sizes, mode=modes)
+def test_short_ascii_names_take_the_one_block_path_with_tarfiles_bytes(
+    name: str, size: int, mode: int
+) -> None:
+    ours = HeaderEncoder(MTIME).encode(name, size, mode)
+    assert ours == tarfile_header(name, size, mode, MTIME, tarfile.PAX_FORMAT)
+    assert len(ours) == (512 if size < MAX_OCTAL_SIZE else 1536)

@@ -21,6 +21,14 @@ def metadata_document(
     profile: Profile, members: Sequence[Member], digests: Sequence[MemberDigest]
 ) -> dict[str, Any]:
     """The metadata.json content; `digests[i]` belongs to `members[i]`."""
+    return {
+        **profile_fields(profile, members),
+        "members": [inventory_item(m, d) for m, d in zip(members, digests, strict=True)],
+    }
+
+
+def profile_fields(profile: Profile, members: Sequence[Member]) -> dict[str, Any]:
+    """Everything in metadata.json but the member inventory."""
     unattend = [m for m in members if m.kind == "unattend"]
     predefined = next((m.path for m in unattend if m.name == profile.predefined_unattend), None)
     return {
@@ -45,7 +53,6 @@ def metadata_document(
             }
             for m in unattend
         ],
-        "members": [inventory_item(m, d) for m, d in zip(members, digests, strict=True)],
     }
 
 
@@ -76,7 +83,33 @@ def canonical_json(document: dict[str, Any]) -> bytes:
 def metadata_json(
     profile: Profile, members: Sequence[Member], digests: Sequence[MemberDigest]
 ) -> bytes:
-    return canonical_json(metadata_document(profile, members, digests))
+    """`canonical_json(metadata_document(...))`, with the inventory written item by item: one
+    f-string per member instead of a dict the encoder then sorts (a third of the time)."""
+    if len(members) != len(digests):
+        raise ValueError(f"{len(members)} members but {len(digests)} digests")
+    fields = {key: _compact(value) for key, value in profile_fields(profile, members).items()}
+    fields["members"] = "[" + ",".join(map(inventory_json, members, digests)) + "]"
+    text = ",".join(f"{_string(key)}:{fields[key]}" for key in sorted(fields))
+    return ("{" + text + "}\n").encode()
+
+
+def inventory_json(member: Member, digest: MemberDigest) -> str:
+    """`inventory_item` as canonical JSON; the keys in sorted order."""
+    name = "" if member.name is None else f',"name":{_string(member.name)}'
+    phase = "" if member.phase is None else f',"phase":{_string(member.phase)}'
+    rendered = ',"rendered":true' if member.rendered else ""
+    return (
+        f'{{"kind":{_string(member.kind)},"mode":"{member.mode:04o}"{name}'
+        f',"path":{_string(member.path)}{phase}{rendered},"sha256":"{digest.sha256}"'
+        f',"size":{digest.size:d},"xxh3_128":"{digest.xxh3_128}"}}'
+    )
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) uses for a str
 
 
 def sha256sums(lines: Sequence[tuple[str, str]]) -> bytes:

@@ -4,11 +4,21 @@ import hashlib
 import json
 import subprocess
 from pathlib import Path
+from typing import get_args
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osbundle.stages.metadata import canonical_json, sha256sums
+from osbundle.archiver import MemberDigest
+from osbundle.model import Kind, Member, OsSpec, Profile
+from osbundle.stages.metadata import (
+    canonical_json,
+    inventory_item,
+    metadata_document,
+    metadata_json,
+    sha256sums,
+)
 
 
 def test_canonical_json_is_sorted_compact_utf8_with_newline() -> None:
@@ -65,3 +75,81 @@ def test_real_metadata_of_every_example_validates_against_the_shipped_schema(
         errors = [e.message for e in validator.iter_errors(document)]
         assert errors == [], (profile, errors)
         assert len(document["members"]) == len(names) - 2
+
+
+TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12)
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | TEXT
+
+
+@st.composite
+def members_and_digests(draw: st.DrawFn) -> tuple[list[Member], list[MemberDigest]]:
+    kinds: st.SearchStrategy[Kind] = st.sampled_from(get_args(Kind))
+    members, digests = [], []
+    for stem in draw(st.lists(TEXT, max_size=8, unique=True)):
+        kind = draw(kinds)
+        path = f"{stem}.xml" if kind == "unattend" else stem  # the Windows unattend format
+        size = draw(st.integers(0, 2**40))
+        members.append(
+            Member(
+                path=path,
+                kind=kind,
+                mode=draw(st.sampled_from([0o644, 0o755])),
+                size=size,
+                data=b"",
+                rendered=draw(st.booleans()),
+                phase=draw(st.sampled_from(["pre", "post"])) if kind == "script" else None,
+                name=draw(TEXT) if kind in ("unattend", "settings") else None,
+            )
+        )
+        digests.append(MemberDigest(f"p/{path}", size, draw(HEX64), draw(HEX32)))
+    return members, digests
+
+
+HEX64 = st.text("0123456789abcdef", min_size=64, max_size=64)
+HEX32 = st.text("0123456789abcdef", min_size=32, max_size=32)
+
+
+@given(
+    members_and_digests(),
+    st.dictionaries(TEXT, JSON_SCALARS | st.lists(JSON_SCALARS, max_size=3), max_size=4),
+    st.sampled_from([None, "a", "members"]),
+)
+def test_metadata_json_is_the_canonical_json_of_the_metadata_document(
+    inventory: tuple[list[Member], list[MemberDigest]],
+    install: dict[str, object],
+    predefined: str | None,
+) -> None:
+    members, digests = inventory
+    profile = Profile(
+        path=Path("p/profile.yaml"),
+        root=Path("p"),
+        id='win|p "1"',
+        name="p",
+        description="ü\n\t\\",
+        os=OsSpec("windows", "2016", "x86_64"),
+        install=install,
+        predefined_unattend=predefined,
+        entries=(),
+    )
+    fast = metadata_json(profile, members, digests)
+    assert fast == canonical_json(metadata_document(profile, members, digests))
+    assert json.loads(fast)["members"][: len(members)] == [
+        inventory_item(m, d) for m, d in zip(members, digests, strict=True)
+    ]
+
+
+def test_metadata_json_needs_one_digest_per_member() -> None:
+    member = Member(path="a", kind="file", mode=0o644, size=0, data=b"")
+    profile = Profile(
+        Path("p/profile.yaml"),
+        Path("p"),
+        "x|p",
+        "p",
+        "",
+        OsSpec("rhel", "9", "x86_64"),
+        {},
+        None,
+        (),
+    )
+    with pytest.raises(ValueError, match="1 members but 0 digests"):
+        metadata_json(profile, [member], [])

@@ -47,7 +47,7 @@ def member(root: Path, rel: str, data: bytes, kind: Any, bundle_path: str, **kw:
         kind=kind,
         mode=kw.pop("mode", 0o644),
         size=info.st_size,
-        source=path,
+        source=str(path),
         mtime_ns=info.st_mtime_ns,
         **kw,
     )
@@ -194,7 +194,7 @@ def test_sources_over_16_mib_are_refused(tmp_path: Path) -> None:
         "script",
         0o755,
         info.st_size,
-        source=big,
+        source=str(big),
         mtime_ns=info.st_mtime_ns,
         rendered=True,
     )
