@@ -195,13 +195,15 @@ class TerminalProgress:
             TransferSpeedColumn(),
             TimeRemainingColumn(),
             console=Console(file=stream),
-            refresh_per_second=10,
+            # Redrawn from the build's own calls, not by a refresh thread: the build forks reader
+            # processes, which is only safe while no other thread runs (readers.py).
+            auto_refresh=False,
         )
         self._task = self._progress.add_task("start", total=None, files="")
         self._progress.start()
 
     def stage(self, name: str) -> None:
-        self._progress.update(self._task, description=name)
+        self._progress.update(self._task, description=name, refresh=True)
 
     def progress(
         self, bytes_done: int, bytes_total: int, files_done: int, files_total: int
@@ -215,6 +217,7 @@ class TerminalProgress:
             completed=bytes_done,
             total=bytes_total or None,
             files=f"{files_done}/{files_total} files",
+            refresh=True,
         )
 
     def should_stop(self) -> bool:

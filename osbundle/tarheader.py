@@ -120,15 +120,24 @@ class HeaderEncoder:
             for mode, field in self._middle.items()
         }
 
+    def encoded_size(self, name: str, size: int, mode: int) -> int:
+        """`len(self.encode(name, size, mode))`, without encoding the common one-block case."""
+        if self._one_block(name, size, mode):
+            return BLOCK
+        return len(self.encode(name, size, mode))
+
+    def _one_block(self, name: str, size: int, mode: int) -> bool:
+        return (
+            len(name) <= _NAME
+            and name.isascii()
+            and 0 <= size < MAX_OCTAL_SIZE
+            and not self._pax_mtime
+            and mode in self._middle
+        )
+
     def _short_header(self, name: str, size: int, mode: int) -> bytes | None:
         """The one-block header of a common member, or None (checks left to `encode`)."""
-        if (
-            len(name) > _NAME
-            or not name.isascii()
-            or not 0 <= size < MAX_OCTAL_SIZE
-            or self._pax_mtime
-            or mode not in self._middle
-        ):
+        if not self._one_block(name, size, mode):
             return None
         raw = name.encode("ascii")
         size_field = b"%011o\0" % size

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import threading
 from pathlib import Path
 
 from hypothesis import given
@@ -207,8 +208,11 @@ def test_no_animation_with_no_color_or_dumb_terminal() -> None:
 
 def test_terminal_bar_shows_stage_bytes_and_files() -> None:
     out = TtyStream()
+    threads = threading.active_count()
     bar = make_progress("auto", out, {"TERM": "xterm"})
     assert isinstance(bar, TerminalProgress)
+    # No refresh thread: the build forks its reader processes only while no other thread runs.
+    assert threading.active_count() == threads
     bar.stage("archive")
     bar.progress(512 * 1024, 1024 * 1024, 3, 7)
     bar.close()

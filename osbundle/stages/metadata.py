@@ -87,8 +87,13 @@ def metadata_json(
     f-string per member instead of a dict the encoder then sorts (a third of the time)."""
     if len(members) != len(digests):
         raise ValueError(f"{len(members)} members but {len(digests)} digests")
+    return metadata_json_of(profile, members, list(map(inventory_json, members, digests)))
+
+
+def metadata_json_of(profile: Profile, members: Sequence[Member], inventory: list[str]) -> bytes:
+    """`metadata_json` from the members' `inventory_json` items, made as the digests came."""
     fields = {key: _compact(value) for key, value in profile_fields(profile, members).items()}
-    fields["members"] = "[" + ",".join(map(inventory_json, members, digests)) + "]"
+    fields["members"] = "[" + ",".join(inventory) + "]"
     text = ",".join(f"{_string(key)}:{fields[key]}" for key in sorted(fields))
     return ("{" + text + "}\n").encode()
 

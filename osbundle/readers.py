@@ -1,0 +1,321 @@
+"""Reader processes: read, hash and tar-encode runs of small files beside the archiver.
+
+On many small files a build is bound by the system calls and the Python around each file, on
+one core. The archive stage hands runs of small files to forked reader processes instead: each
+writes a batch's exact tar bytes (header, data, padding: what `BundleWriter.add_file` writes)
+and its members' digests into one slot of a shared memory ring, and the archiver copies the
+slots into the stream in order. Readers make the archiver's checks (sourcefile.py) and report
+the same errors; the bytes do not depend on how many readers there are, or whether any.
+
+Readers are forked, so they exist only where fork is safe: POSIX, and no other thread alive.
+Memory is bounded by the ring (2 slots per reader plus 2, about 1.1 MiB each).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import mmap
+import os
+import signal
+import struct
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import NoReturn
+
+import xxhash
+
+from osbundle.archiver import MemberDigest
+from osbundle.errors import BuildError
+from osbundle.model import Member
+from osbundle.sourcefile import check_stat, open_source, read_exactly
+from osbundle.tarheader import BLOCK, HeaderEncoder, pad_length
+
+SMALL_FILE = 256 << 10  # files up to this size go to the readers; larger ones stream in-process
+SLOT_TAR = 1 << 20  # tar bytes of one batch at most
+SLOT_MEMBERS = 1024  # members of one batch at most
+MIN_BATCHES = 4  # fewer batches than this do not pay for the forks
+_DIGEST = 96  # sha256 and xxh3-128 in hex
+_TAR_ROOM = SLOT_TAR + BLOCK  # the read of a slot's last file asks for one probe byte more
+_SLOT = _TAR_ROOM + SLOT_MEMBERS * _DIGEST
+_REQUEST = struct.Struct("<II")  # batch index, slot
+_REPLY = struct.Struct("<IiI")  # batch index, failed position (-1: none), message length
+_MAX_MESSAGE = 8 << 10
+_ZEROS = bytes(BLOCK)
+_ONE_BLOCK_NAME = 100  # an ASCII name up to this long fits the ustar header (tarheader.py)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Members `start` to `stop - 1` (positions in the member list): `tar_size` bytes in the
+    stream, `payload` of them file data."""
+
+    index: int
+    start: int
+    stop: int
+    tar_size: int
+    payload: int
+
+
+def plan_batches(members: Sequence[Member], top: str, encoder: HeaderEncoder) -> list[Batch]:
+    """Runs of consecutive small files (other members break a run), each cut to fit a slot."""
+    batches: list[Batch] = []
+    start = tar = payload = 0
+    for position, member in enumerate(members):
+        size = small_file_size(member, top, encoder)
+        if size is None or tar + size > SLOT_TAR or position - start == SLOT_MEMBERS:
+            if position > start:
+                batches.append(Batch(len(batches), start, position, tar, payload))
+            start, tar, payload = position if size is not None else position + 1, 0, 0
+        if size is not None:
+            tar, payload = tar + size, payload + member.size
+    if len(members) > start:
+        batches.append(Batch(len(batches), start, len(members), tar, payload))
+    return batches
+
+
+def small_file_size(member: Member, top: str, encoder: HeaderEncoder) -> int | None:
+    """The tar bytes of a member the readers take (a file up to SMALL_FILE), else None."""
+    if member.source is None or member.size > SMALL_FILE:
+        return None
+    name = f"{top}/{member.path}"
+    if len(name) <= _ONE_BLOCK_NAME and name.isascii():
+        header = BLOCK  # the common case, without a call to the encoder
+    else:
+        header = encoder.encoded_size(name, member.size, member.mode)
+    return header + member.size + pad_length(member.size)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A batch as the archiver takes it: its tar bytes (valid until released) and digests."""
+
+    batch: Batch
+    tar: memoryview
+    digests: list[MemberDigest]
+
+
+class ReaderPool:
+    """Forks `readers` processes that prepare the batches of `members` (of the bundle's
+    directory `top`) ahead of the archiver.
+
+    The archiver asks `batch_at(position)` for every member in order; where a batch starts, it
+    `take`s it (waiting for it), copies it, and `release`s it. Without readers (0 asked, fork
+    unsafe, too few batches) `batch_at` is always None and nothing is forked.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[Member],
+        top: str,
+        encoder: HeaderEncoder,
+        readers: int,
+    ) -> None:
+        self._members, self._top = members, top
+        self._starts: dict[int, Batch] = {}
+        self._pids: list[int] = []
+        self._requests: list[int] = []
+        self._replies: list[int] = []
+        self._batches: list[Batch] = []
+        self._slots = 0
+        self._next = 0  # the batch to take next
+        if readers < 1 or not _fork_is_safe():
+            return
+        batches = plan_batches(members, top, encoder)
+        if len(batches) < MIN_BATCHES:
+            return
+        self._batches, self._slots = batches, 2 * readers + 2
+        self._ring = mmap.mmap(-1, self._slots * _SLOT)  # MAP_SHARED: the readers write here
+        self._view = memoryview(self._ring)
+        try:
+            for _ in range(readers):
+                self._fork(encoder)
+        except BaseException:
+            self.close()
+            raise
+        self._starts = {b.start: b for b in batches}
+        for batch in batches[: self._slots]:
+            self._request(batch.index)
+
+    def __enter__(self) -> ReaderPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def readers(self) -> int:
+        return len(self._pids)
+
+    def batch_at(self, position: int) -> Batch | None:
+        return self._starts.get(position)
+
+    def take(self, batch: Batch) -> Prepared:
+        """Wait for `batch` (the next one in order); BuildError if a member failed its checks."""
+        if batch.index != self._next:
+            raise BuildError(f"batch {batch.index} taken out of order (expected {self._next})")
+        reply = _read_exactly(self._replies[batch.index % len(self._pids)], _REPLY.size)
+        if len(reply) < _REPLY.size:
+            raise BuildError("a reader process ended unexpectedly; build again")
+        index, failed, length = _REPLY.unpack(reply)
+        message = _read_exactly(self._replies[batch.index % len(self._pids)], length)
+        if index != batch.index:
+            raise BuildError(f"reader answered batch {index} for batch {batch.index}")
+        if failed >= 0:
+            raise BuildError(message.decode("utf-8", "replace"))
+        offset = (batch.index % self._slots) * _SLOT
+        members = self._members[batch.start : batch.stop]
+        end = offset + _TAR_ROOM + len(members) * _DIGEST
+        text = bytes(self._view[offset + _TAR_ROOM : end]).decode("ascii")
+        top = self._top
+        digests = [
+            MemberDigest(f"{top}/{m.path}", m.size, text[k : k + 64], text[k + 64 : k + 96])
+            for k, m in zip(range(0, len(text), _DIGEST), members, strict=True)
+        ]
+        return Prepared(batch, self._view[offset : offset + batch.tar_size], digests)
+
+    def release(self, batch: Batch) -> None:
+        """The archiver has copied `batch`: its slot takes the batch that many places on."""
+        self._next = batch.index + 1
+        following = batch.index + self._slots
+        if following < len(self._batches):
+            self._request(following)
+
+    def close(self) -> None:
+        """Stop every reader (they hold no files open for long, and write nothing to disk)."""
+        for fd in (*self._requests, *self._replies):
+            os.close(fd)
+        self._requests, self._replies = [], []
+        for pid in self._pids:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):  # reaped elsewhere
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        self._pids = []
+        self._starts = {}
+
+    def _request(self, index: int) -> None:
+        reader = index % len(self._pids)
+        os.write(self._requests[reader], _REQUEST.pack(index, index % self._slots))
+
+    def _fork(self, encoder: HeaderEncoder) -> None:
+        request_r, request_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the reader: never returns
+            self._serve(encoder, request_r, reply_w)
+        os.close(request_r)
+        os.close(reply_w)
+        self._pids.append(pid)
+        self._requests.append(request_w)
+        self._replies.append(reply_r)
+
+    def _serve(self, encoder: HeaderEncoder, requests: int, replies: int) -> NoReturn:
+        """A reader's whole life: batches as requested, until the archiver closes the pipe."""
+        code = 1
+        try:
+            # The archiver decides what Ctrl-C or SIGTERM means, and stops the readers itself.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            _close_inherited(keep=(requests, replies))
+            while request := _read_exactly(requests, _REQUEST.size):
+                index, _slot = _REQUEST.unpack(request)
+                _write_all(replies, self._fill(self._batches[index], encoder))
+            code = 0
+        finally:
+            os._exit(code)  # never back into the caller's code (or a test runner's)
+
+    def _fill(self, batch: Batch, encoder: HeaderEncoder) -> bytes:
+        """In a reader: write `batch` into its slot; the reply for the archiver."""
+        offset = (batch.index % self._slots) * _SLOT
+        tar = self._view[offset : offset + _TAR_ROOM]
+        hexes = self._view[offset + _TAR_ROOM : offset + _SLOT]
+        pos = 0
+        for k, position in enumerate(range(batch.start, batch.stop)):
+            try:
+                pos, digest = _encode(tar, pos, self._top, self._members[position], encoder)
+            except BuildError as exc:
+                return _reply(batch.index, position, str(exc))
+            except Exception as exc:  # a bug, not the file: the build still fails cleanly
+                message = f"internal error in a reader process: {type(exc).__name__}: {exc}"
+                return _reply(batch.index, position, message)
+            hexes[k * _DIGEST : (k + 1) * _DIGEST] = digest
+        if pos != batch.tar_size:
+            return _reply(batch.index, batch.start, "reader wrote an unexpected batch size")
+        return _reply(batch.index, -1, "")
+
+
+def _encode(
+    tar: memoryview, pos: int, top: str, member: Member, encoder: HeaderEncoder
+) -> tuple[int, bytes]:
+    """Header, data and padding of one member at `tar[pos:]`; the end and its hex digests."""
+    source, size = member.source, member.size
+    assert source is not None  # plan_batches takes files only
+    header = encoder.encode(f"{top}/{member.path}", size, member.mode)
+    tar[pos : pos + len(header)] = header
+    pos += len(header)
+    fd = open_source(source, size, member.mtime_ns)
+    try:
+        read_exactly(fd, source, tar[pos : pos + size + 1], size)
+        check_stat(source, os.fstat(fd), size, member.mtime_ns)
+    finally:
+        os.close(fd)
+    data = tar[pos : pos + size]
+    digest = (hashlib.sha256(data).hexdigest() + xxhash.xxh3_128_hexdigest(data)).encode()
+    pos += size
+    pad = pad_length(size)
+    tar[pos : pos + pad] = _ZEROS[:pad]
+    return pos + pad, digest
+
+
+def _close_inherited(keep: tuple[int, ...]) -> None:
+    """Drop the archiver's descriptors: the output file, its lock, the job store, the other
+    readers' pipes. A reader that kept them would hold the lock and keep pipes from closing."""
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _max_fd())
+
+
+def _max_fd() -> int:
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (OSError, ValueError):
+        return 1 << 16
+
+
+def _fork_is_safe() -> bool:
+    # fork() copies only the calling thread; a lock another thread holds would stay locked.
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def _reply(index: int, failed: int, message: str) -> bytes:
+    raw = message.encode("utf-8", "replace")[:_MAX_MESSAGE]
+    return _REPLY.pack(index, failed, len(raw)) + raw
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    """`n` bytes from a pipe, or fewer at its end."""
+    chunks: list[bytes] = []
+    left = n
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
