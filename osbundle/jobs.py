@@ -18,8 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import platformdirs
-
 from osbundle import procid
 from osbundle.errors import JobError
 from osbundle.jobrecord import (
@@ -96,6 +94,8 @@ def resolve_state_dir(state_dir: Path | None, environ: Mapping[str, str] | None 
     home = env.get("OSBUNDLE_HOME", "")
     if home:
         return Path(home).expanduser().absolute()
+    import platformdirs  # imported when used: 3 ms of every start otherwise
+
     return Path(platformdirs.user_state_dir("osbundle", appauthor=False))
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
-from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 from osbundle.errors import InputError, ProfileInvalid
@@ -82,9 +80,13 @@ def check_paths(paths: Sequence[Path], *, jobs: int = 0) -> ValidationRun:
     """
     files = discover_profiles(paths)
     workers = min(jobs or os.cpu_count() or 1, len(files) // (PARALLEL_THRESHOLD // 2) or 1)
-    if len(files) < PARALLEL_THRESHOLD or workers < 2 or "fork" not in get_all_start_methods():
+    if len(files) < PARALLEL_THRESHOLD or workers < 2 or not hasattr(os, "fork"):
         cache: DocCache = {}
         return ValidationRun(tuple(validate_profile(f, cache) for f in files))
+    # Imported here: multiprocessing costs every other command (a build) 5 ms at start.
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
     # fork: the workers inherit the imported modules and compiled schema, so they start at once.
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
         chunk = max(1, len(files) // (workers * 8))
