@@ -40,8 +40,8 @@ MIN_BATCHES = 4  # fewer batches than this do not pay for the forks
 _DIGEST = 96  # sha256 and xxh3-128 in hex
 _TAR_ROOM = SLOT_TAR + BLOCK  # the read of a slot's last file asks for one probe byte more
 _SLOT = _TAR_ROOM + SLOT_MEMBERS * _DIGEST
-_REQUEST = struct.Struct("<II")  # batch index, slot
-_REPLY = struct.Struct("<IiI")  # batch index, failed position (-1: none), message length
+_REQUEST = struct.Struct("<I")  # batch index (its slot: index % slots)
+_REPLY = struct.Struct("<I?I")  # batch index, failed, length of the error message
 _MAX_MESSAGE = 8 << 10
 _ZEROS = bytes(BLOCK)
 _ONE_BLOCK_NAME = 100  # an ASCII name up to this long fits the ustar header (tarheader.py)
@@ -92,7 +92,6 @@ def small_file_size(member: Member, top: str, encoder: HeaderEncoder) -> int | N
 class Prepared:
     """A batch as the archiver takes it: its tar bytes (valid until released) and digests."""
 
-    batch: Batch
     tar: memoryview
     digests: list[MemberDigest]
 
@@ -132,6 +131,9 @@ class ReaderPool:
         try:
             for _ in range(readers):
                 self._fork(encoder)
+        except OSError:  # no process to spare (EAGAIN, ENOMEM): the archiver reads them itself
+            self.close()
+            return
         except BaseException:
             self.close()
             raise
@@ -150,10 +152,6 @@ class ReaderPool:
     ) -> None:
         self.close()
 
-    @property
-    def readers(self) -> int:
-        return len(self._pids)
-
     def batch_at(self, position: int) -> Batch | None:
         return self._starts.get(position)
 
@@ -168,7 +166,7 @@ class ReaderPool:
         message = _read_exactly(self._replies[batch.index % len(self._pids)], length)
         if index != batch.index:
             raise BuildError(f"reader answered batch {index} for batch {batch.index}")
-        if failed >= 0:
+        if failed:
             raise BuildError(message.decode("utf-8", "replace"))
         offset = (batch.index % self._slots) * _SLOT
         members = self._members[batch.start : batch.stop]
@@ -179,7 +177,7 @@ class ReaderPool:
             MemberDigest(f"{top}/{m.path}", m.size, text[k : k + 64], text[k + 64 : k + 96])
             for k, m in zip(range(0, len(text), _DIGEST), members, strict=True)
         ]
-        return Prepared(batch, self._view[offset : offset + batch.tar_size], digests)
+        return Prepared(self._view[offset : offset + batch.tar_size], digests)
 
     def release(self, batch: Batch) -> None:
         """The archiver has copied `batch`: its slot takes the batch that many places on."""
@@ -201,8 +199,7 @@ class ReaderPool:
         self._starts = {}
 
     def _request(self, index: int) -> None:
-        reader = index % len(self._pids)
-        os.write(self._requests[reader], _REQUEST.pack(index, index % self._slots))
+        os.write(self._requests[index % len(self._pids)], _REQUEST.pack(index))
 
     def _fork(self, encoder: HeaderEncoder) -> None:
         request_r, request_w = os.pipe()
@@ -226,7 +223,7 @@ class ReaderPool:
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
             _close_inherited(keep=(requests, replies))
             while request := _read_exactly(requests, _REQUEST.size):
-                index, _slot = _REQUEST.unpack(request)
+                (index,) = _REQUEST.unpack(request)
                 _write_all(replies, self._fill(self._batches[index], encoder))
             code = 0
         finally:
@@ -238,18 +235,20 @@ class ReaderPool:
         tar = self._view[offset : offset + _TAR_ROOM]
         hexes = self._view[offset + _TAR_ROOM : offset + _SLOT]
         pos = 0
-        for k, position in enumerate(range(batch.start, batch.stop)):
+        for k in range(batch.stop - batch.start):
             try:
-                pos, digest = _encode(tar, pos, self._top, self._members[position], encoder)
+                member = self._members[batch.start + k]
+                pos, digest = _encode(tar, pos, self._top, member, encoder)
             except BuildError as exc:
-                return _reply(batch.index, position, str(exc))
+                return _reply(batch.index, str(exc))
             except Exception as exc:  # a bug, not the file: the build still fails cleanly
-                message = f"internal error in a reader process: {type(exc).__name__}: {exc}"
-                return _reply(batch.index, position, message)
+                return _reply(
+                    batch.index, f"internal error in a reader: {type(exc).__name__}: {exc}"
+                )
             hexes[k * _DIGEST : (k + 1) * _DIGEST] = digest
         if pos != batch.tar_size:
-            return _reply(batch.index, batch.start, "reader wrote an unexpected batch size")
-        return _reply(batch.index, -1, "")
+            return _reply(batch.index, "internal error in a reader: unexpected batch size")
+        return _reply(batch.index, None)
 
 
 def _encode(
@@ -297,9 +296,9 @@ def _fork_is_safe() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def _reply(index: int, failed: int, message: str) -> bytes:
-    raw = message.encode("utf-8", "replace")[:_MAX_MESSAGE]
-    return _REPLY.pack(index, failed, len(raw)) + raw
+def _reply(index: int, error: str | None) -> bytes:
+    raw = b"" if error is None else error.encode("utf-8", "replace")[:_MAX_MESSAGE]
+    return _REPLY.pack(index, error is not None, len(raw)) + raw
 
 
 def _read_exactly(fd: int, n: int) -> bytes:

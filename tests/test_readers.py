@@ -296,3 +296,17 @@ def _running(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_without_a_process_to_spare_the_archiver_reads_alone(
+    tmp_path: Path, forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile, members = loaded(tmp_path / "p", {f"f{i:02d}": b"t" * 50 for i in range(12)})
+    alone, _ = archived(profile, members, threads=1)
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert archived(profile, members, threads=2)[0] == alone
+    assert forks == []
