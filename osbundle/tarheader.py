@@ -116,8 +116,8 @@ class HeaderEncoder:
         # next only in name, size and checksum: the rest is joined and summed once, here.
         self._middle = {mode: field + _IDS for mode, field in self._modes.items()}
         self._middle_sum = {
-            mode: _FIXED_SUM - sum(_IDS) + sum(field) + sum(self._mtime_field) + ord("0")
-            for mode, field in self._middle.items()
+            mode: _FIXED_SUM + sum(field) + sum(self._mtime_field) + ord("0")  # typeflag "0"
+            for mode, field in self._modes.items()
         }
 
     def encoded_size(self, name: str, size: int, mode: int) -> int:
