@@ -43,8 +43,8 @@ def run_steps(ctx: BuildContext) -> BuildResult:
     load_profile_step(ctx)
     collect_members(ctx)
     render_members(ctx)
-    open_output(ctx)
     try:
+        open_output(ctx)
         write_archive(ctx)
         commit_output(ctx)
     except BaseException:
@@ -74,9 +74,10 @@ def open_output(ctx: BuildContext) -> None:
     filename = export.bundle_filename(
         the_profile(ctx).name, time.time() if epoch is None else epoch
     )
-    ctx.output = export.open_output(
-        ctx.request.outdir, filename, ctx.job_id, force=ctx.request.force
-    )
+    with export.signals_held():  # until the claim is recorded here, for discard_output
+        ctx.output = export.open_output(
+            ctx.request.outdir, filename, ctx.job_id, force=ctx.request.force
+        )
 
 
 def write_archive(ctx: BuildContext) -> None:

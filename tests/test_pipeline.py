@@ -7,10 +7,12 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -346,3 +348,29 @@ def test_build_makes_every_check_validate_makes(tmp_path: Path) -> None:
     with pytest.raises(ProfileInvalid, match="no unattend entry is named 'no-such-entry'"):
         build(profile, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupt_as_the_output_is_claimed_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from osbundle import worker
+    from osbundle.errors import Cancelled
+    from osbundle.stages import export
+
+    claim = export.open_output
+
+    def claim_then_interrupt(*args: object, **kwargs: object) -> export.Output:
+        output = claim(*args, **kwargs)  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C just after the lock and temp file exist
+        time.sleep(0.05)
+        return output
+
+    monkeypatch.setattr(export, "open_output", claim_then_interrupt)
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a"})
+    worker.install_signal_handlers()
+    try:
+        with pytest.raises(Cancelled):
+            build(profile, tmp_path / "out")
+    finally:
+        worker.restore_signal_handlers()
+    assert list((tmp_path / "out").iterdir()) == []

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,25 @@ def test_disk_full_message_names_the_target(tmp_path: Path) -> None:
 
     message = export.describe_os_error(OSError(errno.ENOSPC, "No space"), tmp_path / "b.tar.gz")
     assert message == f"no space left on device while writing {tmp_path / 'b.tar.gz'}"
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_signals_held_arrive_when_the_block_ends() -> None:
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    reached_end = False
+    try:
+        with pytest.raises(Interrupted):  # noqa: PT012 (the point is where it is raised)
+            with export.signals_held():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # a signal not held would have interrupted this
+                reached_end = True
+            time.sleep(1)  # the held signal arrives here, at the latest
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert reached_end

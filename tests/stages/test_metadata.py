@@ -84,10 +84,12 @@ JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | TEXT
 @st.composite
 def members_and_digests(draw: st.DrawFn) -> tuple[list[Member], list[MemberDigest]]:
     kinds: st.SearchStrategy[Kind] = st.sampled_from(get_args(Kind))
-    members, digests = [], []
+    members: list[Member] = []
+    digests: list[MemberDigest] = []
     for stem in draw(st.lists(TEXT, max_size=8, unique=True)):
         kind = draw(kinds)
-        path = f"{stem}.xml" if kind == "unattend" else stem  # the Windows unattend format
+        # An unattend file needs a name with the Windows unattend suffix.
+        path = f"unattend/{len(members)}.xml" if kind == "unattend" else stem
         size = draw(st.integers(0, 2**40))
         members.append(
             Member(
