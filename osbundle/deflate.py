@@ -23,6 +23,7 @@ from isal import isal_zlib
 from zlib_ng import zlib_ng as ng_zlib
 
 from osbundle.errors import BuildError
+from osbundle.interrupts import signals_held
 from osbundle.model import Compression
 
 BLOCK_SIZE = 1 << 20
@@ -151,7 +152,8 @@ class GzipBlockWriter:
         if length != BLOCK_SIZE and not last:
             raise ValueError("only the last block may be shorter than BLOCK_SIZE")
         data = buf[:length]
-        future = self._pool.submit(_compress_task, self._spec, data, self._zdict, last)
+        with signals_held():  # the pool may start a thread here
+            future = self._pool.submit(_compress_task, self._spec, data, self._zdict, last)
         self._zdict = bytes(data[-DICT_SIZE:]) if not last else b""
         self._pending.put(_Pending(buf, length, future))
 

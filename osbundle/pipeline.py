@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from osbundle.archiver import ArchiveResult
 from osbundle.errors import BuildError
 from osbundle.gcpause import collector_paused
+from osbundle.interrupts import signals_held
 from osbundle.model import BuildRequest, BuildResult, Member, Profile, ResolvedFile
 from osbundle.observer import BuildObserver, NullObserver
 from osbundle.stages import archive, collect, export, render
@@ -74,7 +75,7 @@ def open_output(ctx: BuildContext) -> None:
     filename = export.bundle_filename(
         the_profile(ctx).name, time.time() if epoch is None else epoch
     )
-    with export.signals_held():  # until the claim is recorded here, for discard_output
+    with signals_held():  # until the claim is recorded here, for discard_output
         ctx.output = export.open_output(
             ctx.request.outdir, filename, ctx.job_id, force=ctx.request.force
         )

@@ -29,6 +29,7 @@ import xxhash
 
 from osbundle.archiver import MemberDigest
 from osbundle.errors import BuildError
+from osbundle.interrupts import release_all
 from osbundle.model import Member
 from osbundle.sourcefile import check_stat, open_source, read_exactly
 from osbundle.tarheader import BLOCK, HeaderEncoder, pad_length
@@ -218,6 +219,7 @@ class ReaderPool:
         code = 1
         try:
             # The archiver decides what Ctrl-C or SIGTERM means, and stops the readers itself.
+            release_all()
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)

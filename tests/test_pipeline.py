@@ -374,3 +374,35 @@ def test_an_interrupt_as_the_output_is_claimed_leaves_nothing(
     finally:
         worker.restore_signal_handlers()
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_interrupt_as_threads_start_stops_them_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from osbundle import worker
+    from osbundle.errors import Cancelled
+
+    start_new_thread = threading._start_new_thread  # type: ignore[attr-defined]
+
+    def interrupted(function: object, args: tuple[object, ...]) -> int:
+        ident = int(start_new_thread(function, args))
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as soon as an archive thread runs
+        return ident
+
+    monkeypatch.setattr(threading, "_start_new_thread", interrupted)
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a" * 3_000_000})
+    threads_before = os_threads()
+    worker.install_signal_handlers()
+    try:
+        with pytest.raises(Cancelled):
+            build(profile, tmp_path / "out", threads=2)
+    finally:
+        worker.restore_signal_handlers()
+        monkeypatch.undo()
+    # The OS's count: a thread that `Thread.start` lost track of is not in threading.enumerate.
+    assert os_threads() == threads_before
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def os_threads() -> int:
+    return len(os.listdir("/proc/self/task"))

@@ -7,9 +7,7 @@ import contextlib
 import errno
 import fcntl
 import os
-import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -19,7 +17,6 @@ from osbundle.errors import BuildError
 # Archive member mtime when SOURCE_DATE_EPOCH is unset: 1980-01-01T00:00:00Z (zip's epoch, and
 # what other reproducible-build tools use), so that unset builds are reproducible too.
 DEFAULT_EPOCH = 315532800
-HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def bundle_filename(profile_name: str, epoch: float) -> str:
@@ -78,23 +75,6 @@ def open_output(outdir: Path, filename: str, job_id: str, *, force: bool) -> Out
         release_lock(lock, lock_fd)
         raise BuildError(f"cannot write in {outdir}: {exc.strerror}") from exc
     return Output(final, temp, lock, lock_fd, os.fdopen(fd, "wb", buffering=0))
-
-
-@contextlib.contextmanager
-def signals_held() -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGHUP wait until the block ends (then arrive as usual).
-
-    Around claiming an output: a `Cancelled` raised between taking the lock and recording the
-    claim would leave a lock file nobody knows to remove.
-    """
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def acquire_lock(lock: Path, final: Path) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from osbundle.errors import BuildError
+from osbundle.interrupts import signals_held
 from osbundle.stages import export
 
 
@@ -101,7 +102,7 @@ def test_signals_held_arrive_when_the_block_ends() -> None:
     reached_end = False
     try:
         with pytest.raises(Interrupted):  # noqa: PT012 (the point is where it is raised)
-            with export.signals_held():
+            with signals_held():
                 os.kill(os.getpid(), signal.SIGINT)
                 time.sleep(0.05)  # a signal not held would have interrupted this
                 reached_end = True
