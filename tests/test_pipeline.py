@@ -406,3 +406,31 @@ def test_an_interrupt_as_threads_start_stops_them_all(
 
 def os_threads() -> int:
     return len(os.listdir("/proc/self/task"))
+
+
+def test_an_interrupt_while_publishing_never_splits_bundle_and_checksum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from osbundle import worker
+    from osbundle.errors import Cancelled
+    from osbundle.stages import export
+
+    publish = export.publish
+
+    def publish_then_interrupt(temp: Path, final: Path, *, force: bool) -> None:
+        publish(temp, final, force=force)
+        if final.suffix == ".gz":
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the bundle and its .sha256
+            time.sleep(0.05)
+
+    monkeypatch.setattr(export, "publish", publish_then_interrupt)
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a"})
+    worker.install_signal_handlers()
+    try:
+        with pytest.raises(Cancelled):
+            build(profile, tmp_path / "out")
+    finally:
+        worker.restore_signal_handlers()
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert len(names) == 2  # both, and no temporary or lock file
+    assert names[1] == names[0] + ".sha256"

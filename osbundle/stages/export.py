@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from osbundle.errors import BuildError
+from osbundle.interrupts import signals_held
 
 # Archive member mtime when SOURCE_DATE_EPOCH is unset: 1980-01-01T00:00:00Z (zip's epoch, and
 # what other reproducible-build tools use), so that unset builds are reproducible too.
@@ -111,9 +112,10 @@ def commit_output(output: Output, sha256: str, *, force: bool) -> None:
         os.fsync(output.file.fileno())
         output.file.close()
         write_synced(output.checksum_temp, f"{sha256}  {output.final.name}\n".encode())
-        publish(output.temp, output.final, force=force)
-        publish(output.checksum_temp, output.checksum_final, force=True)
-        fsync_dir(output.final.parent)
+        with signals_held():  # the bundle does not appear without its .sha256
+            publish(output.temp, output.final, force=force)
+            publish(output.checksum_temp, output.checksum_final, force=True)
+            fsync_dir(output.final.parent)
     except OSError as exc:
         raise BuildError(describe_os_error(exc, output.final)) from exc
     finally:
