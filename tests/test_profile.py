@@ -21,6 +21,22 @@ def write(path: Path, doc: Any) -> Path:
     return path
 
 
+class QuotedStrings(yaml.SafeDumper):
+    """Every string double-quoted: PyYAML writes YAML 1.1, which leaves strings such as `0E0`
+    plain that YAML 1.2 (what osbundle reads) resolves as numbers."""
+
+
+QuotedStrings.add_representer(
+    str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"')
+)
+
+
+def write_quoted(path: Path, doc: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.dump(doc, Dumper=QuotedStrings, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def test_defaults_and_model(tmp_path: Path) -> None:
     doc = {
         **HEAD,
@@ -160,8 +176,8 @@ def test_merge_and_origins_property(base: dict[str, Any], child: dict[str, Any])
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        write(root / "base" / "profile.yaml", base)
-        write(root / "profile.yaml", {**child, "extends": "base"})
+        write_quoted(root / "base" / "profile.yaml", base)
+        write_quoted(root / "profile.yaml", {**child, "extends": "base"})
         merged = load_merged(root / "profile.yaml", "profile.yaml")
         assert merged.diagnostics == ()
         assert merged.data == _expected_merge(base, child)
