@@ -19,10 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from osbundle.errors import BuildError, InputError, ProfileInvalid
+from osbundle import worker
+from osbundle.errors import BuildError, Cancelled, InputError, ProfileInvalid
 from osbundle.model import BuildRequest, BuildResult
 from osbundle.observer import NullObserver
 from osbundle.pipeline import build_bundle
+from osbundle.stages import export
 from tests.factory import make_profile
 
 EPOCH = 1700000000
@@ -351,13 +353,19 @@ def test_build_makes_every_check_validate_makes(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def interrupted_build(profile: Path, outdir: Path, **options: object) -> None:
+    """A build under the CLI's signal handling that a SIGINT the test sends must cancel."""
+    worker.install_signal_handlers()
+    try:
+        with pytest.raises(Cancelled):
+            build(profile, outdir, **options)
+    finally:
+        worker.restore_signal_handlers()
+
+
 def test_an_interrupt_as_the_output_is_claimed_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from osbundle import worker
-    from osbundle.errors import Cancelled
-    from osbundle.stages import export
-
     claim = export.open_output
 
     def claim_then_interrupt(*args: object, **kwargs: object) -> export.Output:
@@ -367,22 +375,13 @@ def test_an_interrupt_as_the_output_is_claimed_leaves_nothing(
         return output
 
     monkeypatch.setattr(export, "open_output", claim_then_interrupt)
-    profile = make_profile(tmp_path / "p", {"a.txt": b"a"})
-    worker.install_signal_handlers()
-    try:
-        with pytest.raises(Cancelled):
-            build(profile, tmp_path / "out")
-    finally:
-        worker.restore_signal_handlers()
+    interrupted_build(make_profile(tmp_path / "p", {"a.txt": b"a"}), tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_an_interrupt_as_threads_start_stops_them_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from osbundle import worker
-    from osbundle.errors import Cancelled
-
     start_new_thread = threading._start_new_thread  # type: ignore[attr-defined]
 
     def interrupted(function: object, args: tuple[object, ...]) -> int:
@@ -390,16 +389,11 @@ def test_an_interrupt_as_threads_start_stops_them_all(
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as soon as an archive thread runs
         return ident
 
-    monkeypatch.setattr(threading, "_start_new_thread", interrupted)
     profile = make_profile(tmp_path / "p", {"a.txt": b"a" * 3_000_000})
     threads_before = os_threads()
-    worker.install_signal_handlers()
-    try:
-        with pytest.raises(Cancelled):
-            build(profile, tmp_path / "out", threads=2)
-    finally:
-        worker.restore_signal_handlers()
-        monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setattr(threading, "_start_new_thread", interrupted)
+        interrupted_build(profile, tmp_path / "out", threads=2)
     # The OS's count: a thread that `Thread.start` lost track of is not in threading.enumerate.
     assert os_threads() == threads_before
     assert list((tmp_path / "out").iterdir()) == []
@@ -412,10 +406,6 @@ def os_threads() -> int:
 def test_an_interrupt_while_publishing_never_splits_bundle_and_checksum(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from osbundle import worker
-    from osbundle.errors import Cancelled
-    from osbundle.stages import export
-
     publish = export.publish
 
     def publish_then_interrupt(temp: Path, final: Path, *, force: bool) -> None:
@@ -425,13 +415,7 @@ def test_an_interrupt_while_publishing_never_splits_bundle_and_checksum(
             time.sleep(0.05)
 
     monkeypatch.setattr(export, "publish", publish_then_interrupt)
-    profile = make_profile(tmp_path / "p", {"a.txt": b"a"})
-    worker.install_signal_handlers()
-    try:
-        with pytest.raises(Cancelled):
-            build(profile, tmp_path / "out")
-    finally:
-        worker.restore_signal_handlers()
+    interrupted_build(make_profile(tmp_path / "p", {"a.txt": b"a"}), tmp_path / "out")
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(names) == 2  # both, and no temporary or lock file
     assert names[1] == names[0] + ".sha256"
