@@ -45,7 +45,6 @@ _REQUEST = struct.Struct("<I")  # batch index (its slot: index % slots)
 _REPLY = struct.Struct("<I?I")  # batch index, failed, length of the error message
 _MAX_MESSAGE = 8 << 10
 _ZEROS = bytes(BLOCK)
-_ONE_BLOCK_NAME = 100  # an ASCII name up to this long fits the ustar header (tarheader.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +80,7 @@ def small_file_size(member: Member, top: str, encoder: HeaderEncoder) -> int | N
     """The tar bytes of a member the readers take (a file up to SMALL_FILE), else None."""
     if member.source is None or member.size > SMALL_FILE:
         return None
-    name = f"{top}/{member.path}"
-    if len(name) <= _ONE_BLOCK_NAME and name.isascii():
-        header = BLOCK  # the common case, without a call to the encoder
-    else:
-        header = encoder.encoded_size(name, member.size, member.mode)
+    header = encoder.encoded_size(f"{top}/{member.path}", member.size, member.mode)
     return header + member.size + pad_length(member.size)
 
 

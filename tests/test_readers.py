@@ -129,9 +129,10 @@ def test_readers_write_the_bytes_and_digests_of_the_in_process_archiver(
         max_size=40,
     ),
     st.integers(1, 5),
+    st.sampled_from([MTIME, 8**11]),  # from 8**11 on, every header carries a pax mtime record
 )
 def test_batches_are_runs_of_small_files_that_fit_a_slot(
-    shapes: list[tuple[bool, int, int]], per_batch: int
+    shapes: list[tuple[bool, int, int]], per_batch: int, mtime: int
 ) -> None:
     members = [
         Member(path="d/" + "n" * length, kind="file", mode=0o644, size=size, source="/x")
@@ -139,7 +140,7 @@ def test_batches_are_runs_of_small_files_that_fit_a_slot(
         else Member(path="d/" + "n" * length, kind="file", mode=0o644, size=size, data=b"")
         for is_file, size, length in shapes
     ]
-    encoder = HeaderEncoder(MTIME)
+    encoder = HeaderEncoder(mtime)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(readers, "SLOT_MEMBERS", per_batch)
         batches = plan_batches(members, "top", encoder)
