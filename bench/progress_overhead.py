@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from osbundle import procid
-from osbundle.jobs import open_store
+from osbundle.cli.progress import JobStoreObserver
+from osbundle.jobs import procid
+from osbundle.jobs.sqlite import open_store
 from osbundle.model import BuildRequest
 from osbundle.observer import NullObserver
 from osbundle.pipeline import build_bundle
-from osbundle.progress import JobStoreObserver
 from tests.factory import make_profile
 
 N = 200_000

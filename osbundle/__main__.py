@@ -1,3 +1,3 @@
-from osbundle.cli import main
+from osbundle.cli.app import main
 
 main()

@@ -6,14 +6,14 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from osbundle.archiver import ArchiveResult
 from osbundle.errors import BuildError
 from osbundle.gcpause import collector_paused
 from osbundle.interrupts import signals_held
 from osbundle.model import BuildRequest, BuildResult, Member, Profile, ResolvedFile
 from osbundle.observer import BuildObserver, NullObserver
+from osbundle.profile.validate import load_checked_profile
 from osbundle.stages import archive, collect, export, render
-from osbundle.validate import load_checked_profile
+from osbundle.tarstream.writer import ArchiveResult
 
 
 @dataclass

@@ -17,13 +17,13 @@ from typing import Any
 
 import xxhash
 
-from osbundle.archiver import MemberDigest
 from osbundle.errors import BuildError
 from osbundle.model import Member, Profile
+from osbundle.profile.validate import load_checked_profile
 from osbundle.stages.collect import collect
 from osbundle.stages.metadata import metadata_json
 from osbundle.stages.render import render
-from osbundle.validate import load_checked_profile
+from osbundle.tarstream.writer import MemberDigest
 
 CHUNK = 1 << 20
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from osbundle.errors import BuildError, Cancelled
-from osbundle.jobs import open_store
+from osbundle.jobs.sqlite import open_store
 from osbundle.model import BuildRequest, BuildResult
 from osbundle.observer import BuildObserver
 

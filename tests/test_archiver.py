@@ -19,9 +19,9 @@ import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from osbundle.archiver import PROGRESS_STEP, ArchiveResult, BundleWriter, MemberDigest
-from osbundle.deflate import BLOCK_SIZE
 from osbundle.errors import BuildError, Cancelled
+from osbundle.tarstream.deflate import BLOCK_SIZE
+from osbundle.tarstream.writer import PROGRESS_STEP, ArchiveResult, BundleWriter, MemberDigest
 
 MTIME = 315532800
 component = st.text(
@@ -290,7 +290,7 @@ MEMORY_SCRIPT = textwrap.dedent(
     """
     import os, re, sys
     from pathlib import Path
-    from osbundle.archiver import BundleWriter
+    from osbundle.tarstream.writer import BundleWriter
     src = Path(sys.argv[1])
     st = src.stat()
     with open(os.devnull, "wb") as out, BundleWriter(out, mtime=0, threads=2) as w:

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import osbundle.bundle_reader as bundle_reader
-import osbundle.tarread as tarread
-from osbundle.bundle_reader import inspect_bundle, scan_bundle
+import osbundle.bundle.read as bundle_reader
+import osbundle.bundle.tarread as tarread
+from osbundle.bundle.read import inspect_bundle, scan_bundle
+from osbundle.bundle.tarread import parse_pax
+from osbundle.bundle.unpack import unpack_bundle
+from osbundle.bundle.verify import verify_bundle
 from osbundle.errors import BundleError, InputError
-from osbundle.tarread import parse_pax
-from osbundle.unpack import unpack_bundle
-from osbundle.verify import verify_bundle
 from tests import bundle_factory as bf
 from tests.bundle_factory import finish_tar, pax_header, pax_record, raw_header, regular
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from osbundle.reporters import render_report
-from osbundle.validate import check_paths
+from osbundle.cli.render import render_report
+from osbundle.profile.validate import check_paths
 
 CASES = Path(__file__).parent / "cases"
 SETUP = "setup.txt"

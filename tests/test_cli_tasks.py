@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from osbundle import procid, worker
-from osbundle.cli_tasks import format_elapsed, parse_duration, parse_ids, tasks_app
+from osbundle.cli.tasks import format_elapsed, parse_duration, parse_ids, tasks_app
 from osbundle.errors import JobError
-from osbundle.jobs import open_store
+from osbundle.jobs import procid, worker
+from osbundle.jobs.sqlite import open_store
 from osbundle.model import BuildRequest
 from tests.jobs_fakes import FAKE_TARGET, FakeSpec, write_fake_profile
 
@@ -188,7 +188,7 @@ def dead_owner() -> procid.ProcessId:
 
 
 def test_osbundle_tasks_runs_from_the_real_cli(tmp_path: Path) -> None:
-    from osbundle import cli
+    from osbundle.cli import app as cli
 
     mounted = any(g.name == "tasks" for g in cli.app.registered_groups)
     if not mounted:

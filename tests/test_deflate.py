@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from osbundle.deflate import (
+from osbundle.errors import BuildError
+from osbundle.tarstream.deflate import (
     BLOCK_SIZE,
     GZIP_HEADER,
     SPECS,
@@ -21,7 +22,6 @@ from osbundle.deflate import (
     compress_block,
     spec_for,
 )
-from osbundle.errors import BuildError
 
 SMALL_SPEC = SPECS["default"]
 

@@ -17,13 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import gen_profiles as GEN
-from osbundle.macros import find_macros
+from osbundle.macros.render import find_macros
 from osbundle.model import BuildRequest, Member
 from osbundle.pipeline import build_bundle
-from osbundle.profile import load_profile
+from osbundle.profile.load import load_profile
+from osbundle.profile.validate import check_paths, load_checked_profile
 from osbundle.stages.collect import collect
 from osbundle.stages.render import render
-from osbundle.validate import check_paths, load_checked_profile
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILES = REPO / "profiles"

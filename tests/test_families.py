@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osbundle import families
+from osbundle import kinds as families
 
 
 @pytest.mark.parametrize(

@@ -19,11 +19,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osbundle import jobs, procid
 from osbundle.errors import JobError
-from osbundle.jobs import JobStore, open_store, request_from_json, request_to_json, sweep_job_files
+from osbundle.jobs import procid
+from osbundle.jobs import sqlite as jobs
+from osbundle.jobs.procid import ProcessId
+from osbundle.jobs.sqlite import (
+    JobStore,
+    open_store,
+    request_from_json,
+    request_to_json,
+    sweep_job_files,
+)
 from osbundle.model import BuildRequest
-from osbundle.procid import ProcessId
 from tests.jobs_fakes import hammer
 
 
@@ -245,7 +252,7 @@ READ_ONLY_PROBE = """
 import sys
 from pathlib import Path
 from osbundle.errors import JobError
-from osbundle.jobs import open_store
+from osbundle.jobs.sqlite import open_store
 try:
     with open_store(Path(sys.argv[1])) as s:
         s.list_jobs()

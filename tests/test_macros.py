@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from osbundle.errors import InputError
-from osbundle.macros import (
+from osbundle.macros.render import (
     MacroUse,
     NullValue,
     RenderError,

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from osbundle import worker
 from osbundle.errors import BuildError, Cancelled, InputError, ProfileInvalid
+from osbundle.jobs import worker
 from osbundle.model import BuildRequest, BuildResult
 from osbundle.observer import NullObserver
 from osbundle.pipeline import build_bundle
@@ -260,7 +260,7 @@ def test_write_failure_leaves_no_partial_file(tmp_path: Path) -> None:
         "import resource, signal, sys\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))\n"
-        "from osbundle.cli import main\n"
+        "from osbundle.cli.app import main\n"
         f"sys.argv = ['osbundle', 'build', {str(profile)!r}, '-o', {str(tmp_path / 'out')!r}]\n"
         "main()\n"
     )
@@ -331,7 +331,7 @@ def test_round_trip_and_determinism_for_random_trees(
 )
 @given(files=trees())
 def test_unpack_then_build_gives_the_same_bytes(tmp_path: Path, files: dict[str, bytes]) -> None:
-    from osbundle.unpack import unpack_bundle
+    from osbundle.bundle.unpack import unpack_bundle
 
     case = Path(tmp_path / os.urandom(6).hex())
     first = Path(build(make_profile(case / "p", files), case / "o1").path)

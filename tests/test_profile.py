@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from osbundle.errors import InputError, ProfileInvalid
-from osbundle.profile import check_profile, default_name, file_stem, load_profile
+from osbundle.profile.load import check_profile, default_name, file_stem, load_profile
 
 HEAD = {"id": "a|b", "name": "p", "os": {"family": "rhel", "release": "9", "arch": "x86_64"}}
 
@@ -172,7 +172,7 @@ def test_merge_and_origins_property(base: dict[str, Any], child: dict[str, Any])
 
     (A merged container's own mark is the child's, so only leaves are compared.)
     """
-    from osbundle.layers import load_merged
+    from osbundle.profile.extends import load_merged
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

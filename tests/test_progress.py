@@ -9,11 +9,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osbundle import procid
-from osbundle.jobs import open_store
-from osbundle.model import BuildRequest
-from osbundle.observer import BuildObserver
-from osbundle.progress import (
+from osbundle.cli.progress import (
     STAGE_BANDS,
     JobStoreObserver,
     JsonLinesProgress,
@@ -25,6 +21,10 @@ from osbundle.progress import (
     make_progress,
     stage_percent,
 )
+from osbundle.jobs import procid
+from osbundle.jobs.sqlite import open_store
+from osbundle.model import BuildRequest
+from osbundle.observer import BuildObserver
 
 STAGES = list(STAGE_BANDS)
 

@@ -18,16 +18,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from osbundle import readers
-from osbundle.archiver import ArchiveResult
 from osbundle.errors import BuildError, Cancelled
 from osbundle.model import Member, Profile
 from osbundle.observer import NullObserver
-from osbundle.readers import SLOT_TAR, SMALL_FILE, ReaderPool, plan_batches, small_file_size
+from osbundle.profile.validate import load_checked_profile
 from osbundle.stages.archive import archive
 from osbundle.stages.collect import collect
-from osbundle.tarheader import HeaderEncoder
-from osbundle.validate import load_checked_profile
+from osbundle.tarstream import readers
+from osbundle.tarstream.header import HeaderEncoder
+from osbundle.tarstream.readers import (
+    SLOT_TAR,
+    SMALL_FILE,
+    ReaderPool,
+    plan_batches,
+    small_file_size,
+)
+from osbundle.tarstream.writer import ArchiveResult
 from tests.factory import make_profile
 
 MTIME = 315532800
@@ -259,10 +265,10 @@ def test_cancel_stops_the_readers(tmp_path: Path, forks: list[int]) -> None:
 READERS_THEN_WAIT = """
 import sys, time
 from pathlib import Path
-from osbundle import readers
+from osbundle.tarstream import readers
 from osbundle.stages.collect import collect
-from osbundle.tarheader import HeaderEncoder
-from osbundle.validate import load_checked_profile
+from osbundle.tarstream.header import HeaderEncoder
+from osbundle.profile.validate import load_checked_profile
 readers.MIN_BATCHES, readers.SLOT_MEMBERS = 1, 1
 members = collect(load_checked_profile(Path(sys.argv[1])).files)
 pool = readers.ReaderPool(members, "p", HeaderEncoder(0), 2)

@@ -5,10 +5,10 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
+from osbundle.cli.render import default_format, github_line, render_diagnostics, render_report
 from osbundle.diagnostics import Diagnostic
-from osbundle.profile import ProfileReport
-from osbundle.reporters import default_format, github_line, render_diagnostics, render_report
-from osbundle.validate import ValidationRun
+from osbundle.profile.load import ProfileReport
+from osbundle.profile.validate import ValidationRun
 
 D1 = Diagnostic("a/profile.yaml", 3, 5, ("drivers", 0, "phase"), "'later' is bad", "use pre")
 D2 = Diagnostic("a/profile.yaml", 7, 1, (), "not a mapping")

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from osbundle.profile.schema import profile_validator
 from osbundle.resources import load_schema
-from osbundle.schemacheck import profile_validator
 
 SCHEMA = "profile.schema.json"
 

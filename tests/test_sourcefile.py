@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from osbundle.errors import BuildError
-from osbundle.sourcefile import read_exactly
+from osbundle.tarstream.sourcefile import read_exactly
 
 
 @pytest.fixture

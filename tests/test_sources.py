@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from osbundle.model import Family, Kind, OsSpec, Position, Profile, SourceSpec
-from osbundle.sources import collision_key, resolve_sources
+from osbundle.profile.sources import collision_key, resolve_sources
 
 
 def make_files(root: Path, names: Sequence[str], mode: int = 0o644) -> None:

@@ -8,7 +8,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from osbundle.errors import BuildError
-from osbundle.tarheader import (
+from osbundle.tarstream.header import (
     MAX_OCTAL_SIZE,
     HeaderEncoder,
     check_name,

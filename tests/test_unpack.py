@@ -13,12 +13,12 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from osbundle.bundle.unpack import unpack_bundle
+from osbundle.bundle.unpack_profile import located, profile_document, yaml_string
 from osbundle.errors import BundleError, InputError
 from osbundle.model import KIND_DIRS
-from osbundle.unpack import unpack_bundle
-from osbundle.unpack_profile import located, profile_document, yaml_string
-from osbundle.walk import Walker, split_relative
-from osbundle.yamlsafe import parse_yaml
+from osbundle.profile.walk import Walker, split_relative
+from osbundle.yaml.reader import parse_yaml
 from tests import bundle_factory as bf
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"

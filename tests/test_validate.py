@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from osbundle.cli.render import render_report
 from osbundle.diagnostics import DocPath
 from osbundle.errors import InputError
-from osbundle.reporters import render_report
-from osbundle.validate import check_paths, discover_profiles
+from osbundle.profile.validate import check_paths, discover_profiles
 
 EXAMPLES = Path(__file__).parent.parent / "profiles"
 

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from osbundle.bundle.verify import verify_bundle
 from osbundle.errors import BundleError
-from osbundle.verify import verify_bundle
 from tests import bundle_factory as bf
 
 SYS = f"{bf.TOP}/drivers/intel-e1d/e1d.sys"
@@ -235,7 +235,7 @@ def test_metadata_schema_is_valid_draft_2020_12() -> None:
 
 
 def test_bundle_writer_output_verifies(tmp_path: Path) -> None:
-    from osbundle.archiver import BundleWriter
+    from osbundle.tarstream.writer import BundleWriter
 
     members = bf.windows_members()
     metadata = bf.canonical(bf.metadata_doc(bf.Profile(), members))

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from osbundle import procid, worker
 from osbundle.errors import BuildError, Cancelled, JobError
-from osbundle.jobs import Job, JobStore, open_store
+from osbundle.jobs import procid, worker
+from osbundle.jobs.sqlite import Job, JobStore, open_store
+from osbundle.jobs.worker import install_signal_handlers, restore_signal_handlers, run_job
 from osbundle.model import BuildRequest
-from osbundle.worker import install_signal_handlers, restore_signal_handlers, run_job
 from tests.factory import make_profile
 from tests.jobs_fakes import FAKE_TARGET, FakeSpec, fake_build, write_fake_profile
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from osbundle.yamlsafe import MAX_DEPTH, MAX_NODES, Mark, YamlDocument
+from osbundle.yaml.document import MAX_DEPTH, MAX_NODES, Mark, YamlDocument
 from tests.yaml_helpers import BACKENDS, at, fails, parse, select_backend
 
 
@@ -365,7 +365,7 @@ def test_deep_block_sequence_of_mappings(backend: str) -> None:
 
 DEEP_SCRIPT = """
 import sys
-from osbundle import yamlsafe
+from osbundle.yaml import reader as yamlsafe
 if sys.argv[1] == "python":
     yamlsafe._C_LOADER = None
 text = {"flow": "[" * 50_000 + "]" * 50_000, "block": "- " * 50_000 + "x"}[sys.argv[2]]

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from osbundle.diagnostics import DocPath
 from osbundle.errors import InputError
-from osbundle.yamlsafe import MAX_BYTES, YamlDocument, YamlError, load_yaml, parse_yaml
+from osbundle.yaml.document import MAX_BYTES, YamlDocument, YamlError
+from osbundle.yaml.reader import load_yaml, parse_yaml
 from tests.yaml_helpers import (
     BACKENDS,
     all_paths,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osbundle.yamlscalars import (
+from osbundle.yaml.scalars import (
     MAX_NUMBER_CHARS,
     ScalarError,
     excerpt,

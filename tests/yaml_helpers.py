@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from osbundle import yamlsafe
 from osbundle.diagnostics import DocPath
-from osbundle.yamlsafe import YamlDocument, YamlError, parse_yaml
+from osbundle.yaml import reader as yamlsafe
+from osbundle.yaml.document import YamlDocument, YamlError
+from osbundle.yaml.reader import parse_yaml
 
 BACKENDS = ["libyaml", "python"]
 

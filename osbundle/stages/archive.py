@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from osbundle.archiver import ArchiveResult, BundleWriter, MemberDigest
 from osbundle.interrupts import signals_held
 from osbundle.model import Compression, Member, Profile
 from osbundle.observer import BuildObserver
-from osbundle.readers import ReaderPool
 from osbundle.stages.metadata import inventory_json, metadata_json_of, sha256sums
-from osbundle.tarheader import HeaderEncoder
+from osbundle.tarstream.header import HeaderEncoder
+from osbundle.tarstream.readers import ReaderPool
+from osbundle.tarstream.writer import ArchiveResult, BundleWriter, MemberDigest
 
 REPORT_EVERY = 0.05  # seconds between per-file progress reports
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from osbundle.macrocheck import effective_name
 from osbundle.model import Member, ResolvedFile
+from osbundle.profile.checks import effective_name
 
 # Kinds whose members carry a `name` in the bundle metadata (unattend id, settings namespace).
 NAMED_KINDS = frozenset({"unattend", "settings"})

@@ -10,9 +10,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from osbundle.archiver import MemberDigest
-from osbundle.macros import render_format
+from osbundle.macros.render import render_format
 from osbundle.model import Member, Profile
+from osbundle.tarstream.writer import MemberDigest
 
 FORMAT_VERSION = 1
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from osbundle.errors import BuildError, InputError
-from osbundle.macros import (
+from osbundle.macros.render import (
     RenderError,
     Scalar,
     load_settings,

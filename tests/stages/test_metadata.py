@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osbundle.archiver import MemberDigest
 from osbundle.model import Kind, Member, OsSpec, Profile
 from osbundle.stages.metadata import (
     canonical_json,
@@ -19,6 +18,7 @@ from osbundle.stages.metadata import (
     metadata_json,
     sha256sums,
 )
+from osbundle.tarstream.writer import MemberDigest
 
 
 def test_canonical_json_is_sorted_compact_utf8_with_newline() -> None:

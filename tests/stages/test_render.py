@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from osbundle.errors import BuildError, InputError
-from osbundle.macros import RenderError
+from osbundle.macros.render import RenderError
 from osbundle.model import Member, OsSpec, Profile
+from osbundle.profile.validate import load_checked_profile
 from osbundle.stages.collect import collect
 from osbundle.stages.render import render
-from osbundle.validate import load_checked_profile
 from tests.factory import make_profile
 
 

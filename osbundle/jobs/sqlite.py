@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from osbundle import procid
 from osbundle.errors import JobError
-from osbundle.jobrecord import (
+from osbundle.jobs import procid
+from osbundle.jobs.procid import ProcessId
+from osbundle.jobs.record import (
     ACTIVE,
     STATUSES,
     Job,
@@ -32,7 +33,6 @@ from osbundle.jobrecord import (
     sweep_job_files,
 )
 from osbundle.model import BuildRequest
-from osbundle.procid import ProcessId
 
 __all__ = [
     "ACTIVE",

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from osbundle.bundle_reader import METADATA, SUMS, TRAILERS, MemberRecord, ScanResult
-from osbundle.bundle_reader import parse_metadata as _parse_metadata
-from osbundle.bundle_schema import metadata_schema_problems
+from osbundle.bundle.read import METADATA, SUMS, TRAILERS, MemberRecord, ScanResult
+from osbundle.bundle.read import parse_metadata as _parse_metadata
+from osbundle.bundle.schema import metadata_schema_problems
+from osbundle.bundle.tarread import show
 from osbundle.errors import BundleError
 from osbundle.model import KIND_DIRS
-from osbundle.tarread import show
 
 AFTER_LAST = 1 << 40  # sorts after every member: things missing from the archive
 _SUMS_LINE = re.compile(r"(\\?)([0-9a-f]{64}) [ *](.+)")

@@ -32,7 +32,7 @@ per format (`render_text`):
   declaration in the file is refused, and the rendered file must parse as XML.
 - kickstart, esxi-ks: verbatim; values holding a line break or NUL, or starting with `%`, are
   refused, and so is any rendered line that reads `%end`.
-- autoinstall (YAML): see `osbundle.macro_yaml`; the rendered file must parse as YAML.
+- autoinstall (YAML): see `osbundle.macros.yaml`; the rendered file must parse as YAML.
 - script: verbatim; values holding NUL, CR or LF are refused.
 """
 
@@ -47,9 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from osbundle import families
+from osbundle import kinds as families
 from osbundle.errors import InputError
-from osbundle.macro_values import (
+from osbundle.macros.grammar import (
     LINE_BREAKS,
     MACRO_RE,
     NullValue,
@@ -247,7 +247,7 @@ def render_text(text: str, values: Mapping[str, Scalar], fmt: RenderFormat, file
         out = _substitute(text, values, file, lambda v, at: _xml_value(v, _inside(cdata, at)))
         _check_xml(out, file)
     elif fmt == "autoinstall":
-        from osbundle.macro_yaml import check_yaml, render_yaml  # 6 ms: only autoinstall needs it
+        from osbundle.macros.yaml import check_yaml, render_yaml  # 6 ms: only autoinstall needs it
 
         out = render_yaml(text, lambda name, at: lookup(values, name, at, text, file), file)
         check_yaml(out, file)

@@ -20,7 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from osbundle.errors import JobError
-from osbundle.jobs import Job, JobStore, open_store
+from osbundle.jobs.sqlite import Job, JobStore, open_store
 
 WAIT_POLL_S = 0.1
 

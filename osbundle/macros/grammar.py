@@ -1,4 +1,4 @@
-"""What `osbundle.macros` and `osbundle.macro_yaml` share: the macro grammar, values, errors."""
+"""What `macros.render` and `macros.yaml` share: the macro grammar, values, errors."""
 
 from __future__ import annotations
 

@@ -6,10 +6,10 @@ import os
 import unicodedata
 from collections.abc import Iterable
 
-from osbundle import families
+from osbundle import kinds as families
 from osbundle.diagnostics import Diagnostic, DocPath, format_doc_path
 from osbundle.model import KIND_DIRS, KIND_KEYS, Profile, ResolvedFile, SourceSpec
-from osbundle.walk import Match, Walker, split_relative
+from osbundle.profile.walk import Match, Walker, split_relative
 
 
 def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[Diagnostic, ...]]:

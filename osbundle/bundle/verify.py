@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from osbundle.bundle_check import check_scan
-from osbundle.bundle_reader import scan_bundle
+from osbundle.bundle.check import check_scan
+from osbundle.bundle.read import scan_bundle
 from osbundle.errors import InputError
 
 # RFC 1952 header the format prescribes: deflate, no flags, mtime 0, XFL 0, OS unknown.

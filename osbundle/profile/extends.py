@@ -15,7 +15,8 @@ from typing import Any
 
 from osbundle.diagnostics import Diagnostic, DocPath
 from osbundle.errors import InputError
-from osbundle.yamlsafe import Mark, YamlDocument, YamlError, load_yaml
+from osbundle.yaml.document import Mark, YamlDocument, YamlError
+from osbundle.yaml.reader import load_yaml
 
 PROFILE_FILE = "profile.yaml"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from osbundle.errors import JobError
+from osbundle.jobs.procid import ProcessId
 from osbundle.model import BuildRequest, Compression
-from osbundle.procid import ProcessId
 
 Status = Literal["Pending", "Running", "Complete", "Cancelled", "Stopped_With_Error", "Interrupted"]
 STATUSES: tuple[Status, ...] = get_args(Status)

@@ -27,12 +27,12 @@ from typing import NoReturn
 
 import xxhash
 
-from osbundle.archiver import MemberDigest
 from osbundle.errors import BuildError
 from osbundle.interrupts import release_all
 from osbundle.model import Member
-from osbundle.sourcefile import check_stat, open_source, read_exactly
-from osbundle.tarheader import BLOCK, HeaderEncoder, pad_length
+from osbundle.tarstream.header import BLOCK, HeaderEncoder, pad_length
+from osbundle.tarstream.sourcefile import check_stat, open_source, read_exactly
+from osbundle.tarstream.writer import MemberDigest
 
 SMALL_FILE = 256 << 10  # files up to this size go to the readers; larger ones stream in-process
 SLOT_TAR = 1 << 20  # tar bytes of one batch at most

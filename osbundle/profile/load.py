@@ -9,10 +9,10 @@ from typing import Any, Literal, cast
 
 from osbundle.diagnostics import Diagnostic, DocPath
 from osbundle.errors import InputError, ProfileInvalid
-from osbundle.layers import Locator, load_merged, profile_file
 from osbundle.model import KIND_KEYS, Family, Kind, OsSpec, Position, Profile, SourceSpec
-from osbundle.schemacheck import schema_diagnostics
-from osbundle.yamlsafe import YamlDocument
+from osbundle.profile.extends import Locator, load_merged, profile_file
+from osbundle.profile.schema import schema_diagnostics
+from osbundle.yaml.document import YamlDocument
 
 RENDERED_KINDS: frozenset[str] = frozenset({"unattend", "script"})
 NAMED_KINDS: Mapping[str, str] = {"unattend": "name", "settings": "namespace"}

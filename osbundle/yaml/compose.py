@@ -24,8 +24,8 @@ from yaml.events import (
 )
 
 from osbundle.diagnostics import Diagnostic, DocPath
-from osbundle.yamlsafe import MAX_DEPTH, MAX_NODES, Mark, YamlDocument, YamlError, yaml_error
-from osbundle.yamlscalars import (
+from osbundle.yaml.document import MAX_DEPTH, MAX_NODES, Mark, YamlDocument, YamlError, yaml_error
+from osbundle.yaml.scalars import (
     MAP_TAG,
     NON_SPECIFIC_TAG,
     SEQ_TAG,

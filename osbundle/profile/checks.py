@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator, Sequence
 
 from osbundle.diagnostics import Diagnostic, DocPath
 from osbundle.errors import InputError
-from osbundle.macros import NAMESPACE_RE, find_macros, load_settings, predefined_values
+from osbundle.macros.render import NAMESPACE_RE, find_macros, load_settings, predefined_values
 from osbundle.model import Position, Profile, ResolvedFile
-from osbundle.profile import file_stem
-from osbundle.sources import spec_diagnostic
+from osbundle.profile.load import file_stem
+from osbundle.profile.sources import spec_diagnostic
 
 Locate = Callable[[DocPath], Position]
 _LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.*)$", re.DOTALL)

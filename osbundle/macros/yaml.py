@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from osbundle.macro_values import (
+from osbundle.macros.grammar import (
     LINE_BREAKS,
     MACRO_RE,
     Refused,

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from osbundle.bundle_check import check_scan
-from osbundle.bundle_reader import METADATA, TRAILERS, parse_metadata, scan_bundle
+from osbundle.bundle.check import check_scan
+from osbundle.bundle.read import METADATA, TRAILERS, parse_metadata, scan_bundle
+from osbundle.bundle.tarread import TarEntry, show
+from osbundle.bundle.unpack_profile import dump_profile_yaml, profile_document
 from osbundle.errors import BundleError, InputError
-from osbundle.macros import find_macros
+from osbundle.macros.render import find_macros
 from osbundle.model import KIND_DIRS
-from osbundle.tarread import TarEntry, show
-from osbundle.unpack_profile import dump_profile_yaml, profile_document
 
 MAX_TEMPLATE_BYTES = 64 * 1024 * 1024  # larger rendered files are not offered for re-rendering
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -54,8 +54,8 @@ def validate(
     ] = None,
 ) -> None:
     """Check profiles: YAML, schema, files, macros, collisions. Exit 0 valid, 1 invalid."""
-    from osbundle.reporters import default_format, render_report
-    from osbundle.validate import check_paths
+    from osbundle.cli.render import default_format, render_report
+    from osbundle.profile.validate import check_paths
 
     run = check_paths(paths)
     chosen = fmt or default_format(os.environ)
@@ -109,7 +109,7 @@ def build(
     ] = None,
 ) -> None:
     """Build a reproducible .tar.gz bundle (plus .sha256) from each profile, each as a job."""
-    from osbundle.validate import discover_profiles
+    from osbundle.profile.validate import discover_profiles
 
     epoch = source_date_epoch(os.environ)
     requests = [
@@ -143,7 +143,9 @@ def build(
 def run_foreground_job(
     request: BuildRequest, state_dir: Path | None, mode: ProgressMode
 ) -> BuildResult:
-    from osbundle import jobs, progress, worker
+    from osbundle.cli import progress
+    from osbundle.jobs import sqlite as jobs
+    from osbundle.jobs import worker
 
     worker.install_signal_handlers()
     try:
@@ -158,7 +160,7 @@ def run_foreground_job(
 
 
 def start_background_jobs(requests: list[BuildRequest], state_dir: Path | None) -> None:
-    from osbundle import worker
+    from osbundle.jobs import worker
 
     for request in requests:
         job_id = worker.start_background(request, state_dir)
@@ -189,8 +191,8 @@ def init(
     arch: Annotated[str, typer.Option("--arch", help="x86_64 or aarch64.")] = "x86_64",
 ) -> None:
     """Write a profile.yaml for an existing folder: drivers/, boot/, unattend/, scripts/, ..."""
-    from osbundle.scaffold import scaffold_profile
-    from osbundle.validate import check_paths
+    from osbundle.profile.scaffold import scaffold_profile
+    from osbundle.profile.validate import check_paths
 
     target, notes = scaffold_profile(
         directory, family=family, name=name, release=release, arch=arch
@@ -199,7 +201,7 @@ def init(
         typer.echo(f"note: {note}", err=True)
     run = check_paths([target])
     if not run.ok:
-        from osbundle.reporters import render_report
+        from osbundle.cli.render import render_report
 
         typer.echo(render_report(run, "text"), err=True)
         target.unlink()
@@ -214,7 +216,7 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Check a bundle against its .sha256, SHA256SUMS and metadata. Exit 1 on any mismatch."""
-    from osbundle.verify import verify_bundle
+    from osbundle.bundle.verify import verify_bundle
 
     report = verify_bundle(bundle, fast=fast)
     if as_json:
@@ -233,7 +235,7 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show a bundle's metadata and members without extracting it."""
-    from osbundle.bundle_reader import inspect_bundle
+    from osbundle.bundle.read import inspect_bundle
 
     info = inspect_bundle(bundle)
     if as_json:
@@ -248,7 +250,7 @@ def unpack(
     dest: Annotated[Path, typer.Argument(help="New profile directory (must not exist).")],
 ) -> None:
     """Turn a bundle back into a profile directory that builds to the same bytes."""
-    from osbundle.unpack import unpack_bundle
+    from osbundle.bundle.unpack import unpack_bundle
 
     result = unpack_bundle(bundle, dest)
     for note in result.notes:
@@ -259,7 +261,7 @@ def unpack(
     )
 
 
-from osbundle.cli_tasks import tasks_app  # noqa: E402  (sub-app registered after app exists)
+from osbundle.cli.tasks import tasks_app  # noqa: E402  (sub-app registered after app exists)
 
 app.add_typer(tasks_app, name="tasks")
 

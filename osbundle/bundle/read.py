@@ -18,9 +18,9 @@ from typing import Any, Protocol
 
 import xxhash
 
-from osbundle.bundle_schema import metadata_schema_problems
+from osbundle.bundle.schema import metadata_schema_problems
+from osbundle.bundle.tarread import GzipSource, TarEntry, TarStream, show
 from osbundle.errors import BundleError, InputError
-from osbundle.tarread import GzipSource, TarEntry, TarStream, show
 
 METADATA = "metadata.json"
 SUMS = "SHA256SUMS"

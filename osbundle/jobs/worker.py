@@ -1,7 +1,7 @@
 """Running builds as jobs: in the foreground (`run_job`) or in a detached worker process.
 
-`python -m osbundle.worker JOBID --state-dir DIR` is the background worker: it loads the request
-from the job record, runs it, and records the result; it outlives the terminal that started it.
+`python -m osbundle.jobs.worker JOBID --state-dir DIR` is the background worker: it loads the
+request from the job record, runs it, and records the result; it outlives the terminal.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 from types import FrameType
 
 import osbundle
-from osbundle import procid
+from osbundle.cli.progress import JobStoreObserver, MultiObserver
 from osbundle.errors import Cancelled, JobError, OsbundleError
-from osbundle.jobrecord import Status, request_from_json
-from osbundle.jobs import DEFAULT_BUILD, JobStore, open_store, sweep_job_files
+from osbundle.jobs import procid
+from osbundle.jobs.record import Status, request_from_json
+from osbundle.jobs.sqlite import DEFAULT_BUILD, JobStore, open_store, sweep_job_files
 from osbundle.model import BuildRequest, BuildResult
 from osbundle.observer import BuildObserver, NullObserver
-from osbundle.progress import JobStoreObserver, MultiObserver
 
 BuildFn = Callable[[BuildRequest, BuildObserver, str], BuildResult]
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -187,7 +187,7 @@ def start_background(
                     [
                         sys.executable,
                         "-m",
-                        "osbundle.worker",
+                        "osbundle.jobs.worker",
                         job_id,
                         "--state-dir",
                         str(store.state_dir),
@@ -227,7 +227,7 @@ def _reap_children() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The worker process: exit 0 when the job completed, else the error's exit code."""
-    parser = argparse.ArgumentParser(prog="python -m osbundle.worker")
+    parser = argparse.ArgumentParser(prog="python -m osbundle.jobs.worker")
     parser.add_argument("job_id")
     parser.add_argument("--state-dir", type=Path, required=True)
     args = parser.parse_args(argv)

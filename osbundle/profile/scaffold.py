@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from osbundle import families
+from osbundle import kinds as families
 from osbundle.errors import InputError, OsbundleError
-from osbundle.macros import find_macros, load_settings, predefined_values
+from osbundle.macros.render import find_macros, load_settings, predefined_values
 from osbundle.model import KIND_KEYS
-from osbundle.profile import file_stem, load_profile
+from osbundle.profile.load import file_stem, load_profile
 
 FOLDER_KINDS = {
     "drivers": "driver",

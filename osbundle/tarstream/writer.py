@@ -17,11 +17,18 @@ from typing import BinaryIO, Literal
 
 import xxhash
 
-from osbundle.deflate import BLOCK_SIZE, GzipBlockWriter, spec_for
 from osbundle.errors import BuildError, Cancelled
 from osbundle.model import Compression
-from osbundle.sourcefile import StrPath, check_stat, grew, open_source, read_exactly, shrank
-from osbundle.tarheader import BLOCK, RECORD, HeaderEncoder, pad_length
+from osbundle.tarstream.deflate import BLOCK_SIZE, GzipBlockWriter, spec_for
+from osbundle.tarstream.header import BLOCK, RECORD, HeaderEncoder, pad_length
+from osbundle.tarstream.sourcefile import (
+    StrPath,
+    check_stat,
+    grew,
+    open_source,
+    read_exactly,
+    shrank,
+)
 
 __all__ = ["ArchiveResult", "BundleWriter", "Compression", "MemberDigest"]
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from osbundle.diagnostics import Diagnostic, format_doc_path
 
 if TYPE_CHECKING:
-    from osbundle.validate import ValidationRun
+    from osbundle.profile.validate import ValidationRun
 
 ReportFormat = Literal["text", "json", "github"]
 FORMATS: tuple[ReportFormat, ...] = ("text", "json", "github")

@@ -1,7 +1,7 @@
 """Hardened YAML loading: JSON-compatible data plus the position of every node.
 
 Bytes are checked (size, UTF-8, characters YAML forbids) before libyaml sees them; libyaml's event
-parser (or PyYAML's pure-Python one) feeds `yamlcompose`, which builds the data iteratively with
+parser (or PyYAML's pure-Python one) feeds `compose`, which builds the data iteratively with
 limits on depth and node count. Every failure is a `YamlError` naming file, line and column.
 """
 
@@ -11,19 +11,14 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import yaml
 
-from osbundle.diagnostics import Diagnostic, DocPath
-from osbundle.errors import InputError
-
-MAX_BYTES: Final = 1 << 20
-MAX_DEPTH: Final = 64
-MAX_NODES: Final = 100_000
+from osbundle.diagnostics import DocPath
+from osbundle.yaml.compose import ParserFailure, compose
+from osbundle.yaml.document import MAX_BYTES, MAX_DEPTH, Mark, YamlDocument, YamlError, yaml_error
 
 # libyaml's event parser when the C extension is there; PyYAML's own parser otherwise.
 _C_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
@@ -51,51 +46,6 @@ _O_FLAGS: Final = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Mark:
-    """A position in a YAML file; both numbers are 1-based."""
-
-    line: int
-    col: int
-
-
-@dataclass(frozen=True)
-class YamlDocument:
-    """A loaded YAML file: its data and where every value and key in it was written."""
-
-    file: str
-    data: Any
-    marks: Mapping[DocPath, Mark]
-    key_marks: Mapping[DocPath, Mark]
-    ambiguous: Mapping[DocPath, str]
-    problems: tuple[Diagnostic, ...]
-
-    def mark_for(self, path: DocPath) -> Mark:
-        """The value mark at `path`, else that of its nearest recorded ancestor, else 1:1."""
-        for end in range(len(path), -1, -1):
-            mark = self.marks.get(path[:end])
-            if mark is not None:
-                return mark
-        return Mark(1, 1)
-
-
-class YamlError(InputError):
-    """A YAML file that cannot be loaded at all; `diagnostic` says where and why."""
-
-    def __init__(self, diagnostic: Diagnostic) -> None:
-        self.diagnostic = diagnostic
-        super().__init__(diagnostic.render())
-
-
-def yaml_error(
-    file: str, mark: Mark, message: str, path: DocPath = (), hint: str | None = None
-) -> YamlError:
-    """A `YamlError` whose message and hint are each kept to one line."""
-    one_line = " ".join(message.split())
-    hint = " ".join(hint.split()) if hint else None
-    return YamlError(Diagnostic(file, mark.line, mark.col, path, one_line, hint))
-
-
 def load_yaml(path: Path, display: str | None = None) -> YamlDocument:
     """Read and parse a YAML file; the size is checked before a byte of it is read."""
     name = str(path) if display is None else display
@@ -114,8 +64,6 @@ def load_yaml(path: Path, display: str | None = None) -> YamlDocument:
 
 def parse_yaml(text: bytes, file: str) -> YamlDocument:
     """Parse YAML bytes (UTF-8, optionally with a BOM) into a `YamlDocument`."""
-    from osbundle.yamlcompose import ParserFailure, compose
-
     if len(text) > MAX_BYTES:
         raise _too_large(file, len(text))
     source = _decode(text, file)

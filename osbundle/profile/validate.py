@@ -8,11 +8,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from osbundle.errors import InputError, ProfileInvalid
-from osbundle.layers import PROFILE_FILE
-from osbundle.macrocheck import semantic_diagnostics
 from osbundle.model import Profile, ResolvedFile
-from osbundle.profile import DocCache, ProfileReport, check_profile, diagnostic_order
-from osbundle.sources import resolve_sources
+from osbundle.profile.checks import semantic_diagnostics
+from osbundle.profile.extends import PROFILE_FILE
+from osbundle.profile.load import DocCache, ProfileReport, check_profile, diagnostic_order
+from osbundle.profile.sources import resolve_sources
 
 
 @dataclass(frozen=True)

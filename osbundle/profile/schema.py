@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from osbundle.diagnostics import Diagnostic, DocPath
-from osbundle.layers import Locator
+from osbundle.profile.extends import Locator
 from osbundle.resources import load_schema
 
 PROFILE_SCHEMA = "profile.schema.json"

@@ -1,0 +1,1 @@
+"""Where a finished bundle goes: one protocol, one module per kind of place."""

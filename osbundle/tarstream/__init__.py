@@ -1,0 +1,1 @@
+"""The performance core: tar headers, parallel deflate, reader processes, same-pass hashing."""
