@@ -1,38 +1,38 @@
-"""Frozen dataclasses that cross stage boundaries: the loaded profile and the bundle members."""
+"""Frozen dataclasses that cross stage boundaries, and the bundle format's fixed names and modes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from osbundle.diagnostics import DocPath
+from osbundle.kinds import Family, Kind
 
-Family = Literal["windows", "rhel", "sles", "ubuntu", "esxi"]
-Kind = Literal["driver", "boot", "unattend", "settings", "script", "software", "file"]
+# The bundle format (docs/bundle-format.md): the trailers that close every bundle, in order
+# (they hold the digests of every member before them), and the two member modes.
+FORMAT_VERSION = 1
+METADATA = "metadata.json"
+SHA256SUMS = "SHA256SUMS"
+TRAILERS = (METADATA, SHA256SUMS)
+FILE_MODE = 0o644
+EXEC_MODE = 0o755
+MODES = (FILE_MODE, EXEC_MODE)
+# Member mtime when SOURCE_DATE_EPOCH is unset: 1980-01-01T00:00:00Z (zip's epoch, and what
+# other reproducible-build tools use), so that unset builds are reproducible too.
+DEFAULT_EPOCH = 315532800
 
-# Where each kind of entry lands inside `<profile-name>/` in the bundle.
-KIND_DIRS: Mapping[str, str] = {
-    "driver": "drivers",
-    "boot": "boot",
-    "unattend": "unattend",
-    "settings": "custom/settings",
-    "script": "custom/scripts",
-    "software": "custom/software",
-    "file": "custom/files",
-}
 
-# The profile.yaml list that holds each kind.
-KIND_KEYS: Mapping[str, str] = {
-    "driver": "drivers",
-    "boot": "bootFiles",
-    "unattend": "unattend",
-    "settings": "settings",
-    "script": "scripts",
-    "software": "software",
-    "file": "files",
-}
+def compact_json(value: Any) -> str:
+    """Sorted keys, no insignificant whitespace, non-ASCII as is: the canonical JSON text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_json(document: Mapping[str, Any]) -> bytes:
+    """metadata.json's encoding: `compact_json`, UTF-8, one trailing newline."""
+    return (compact_json(document) + "\n").encode()
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,7 @@ class ResolvedFile:
     size: int
     mtime_ns: int
     executable: bool
+    name: str | None = None  # a named kind's name: as written, else the file's stem
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,16 @@ class Member:
     rendered: bool = False
     phase: Literal["pre", "post"] | None = None
     name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDigest:
+    """What the archiver computed for one member while it streamed it."""
+
+    name: str  # the full archive member name, `<profile-name>/<path>`
+    size: int
+    sha256: str
+    xxh3_128: str
 
 
 Compression = Literal["fast", "default", "best"]
@@ -150,6 +161,11 @@ class BuildResult:
     members: int = 0
     seconds: float = 0.0
     compressor: str = ""
+
+    @classmethod
+    def failed(cls, message: str, job_id: str = "") -> BuildResult:
+        """The result of a build that did not complete: the one constructor for it."""
+        return cls(filename="", job_id=job_id, result="failed", messages=(message,))
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -1,15 +1,19 @@
-"""The whole build on one screen: a flat script of `verb_noun(ctx)` steps."""
+"""The whole build on one screen: a flat script of `verb_noun(ctx)` steps.
+
+`prepare` is the part `plan` shares: load and check the profile, collect and render members.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from osbundle.errors import BuildError
 from osbundle.gcpause import collector_paused
 from osbundle.interrupts import signals_held
-from osbundle.model import BuildRequest, BuildResult, Member, Profile, ResolvedFile
+from osbundle.model import BuildRequest, BuildResult, Member, Profile
 from osbundle.observer import BuildObserver, NullObserver
 from osbundle.profile.validate import load_checked_profile
 from osbundle.stages import archive, collect, export, render
@@ -25,7 +29,6 @@ class BuildContext:
     job_id: str
     started: float = field(default_factory=time.monotonic)
     profile: Profile | None = None
-    files: tuple[ResolvedFile, ...] = ()
     members: tuple[Member, ...] = ()
     output: export.Output | None = None
     archived: ArchiveResult | None = None
@@ -41,9 +44,7 @@ def build_bundle(
 
 
 def run_steps(ctx: BuildContext) -> BuildResult:
-    load_profile_step(ctx)
-    collect_members(ctx)
-    render_members(ctx)
+    prepare_members(ctx)
     try:
         open_output(ctx)
         write_archive(ctx)
@@ -54,20 +55,29 @@ def run_steps(ctx: BuildContext) -> BuildResult:
     return build_result(ctx)
 
 
-def load_profile_step(ctx: BuildContext) -> None:
-    ctx.observer.stage("load")
-    checked = load_checked_profile(ctx.request.profile_dir)  # every check `validate` makes
-    ctx.profile, ctx.files = checked.profile, checked.files
+@dataclass(frozen=True)
+class Prepared:
+    """A checked profile and its payload members, as collected and as they will be archived."""
+
+    profile: Profile
+    collected: tuple[Member, ...]
+    members: tuple[Member, ...]  # rendered members carry their bytes
 
 
-def collect_members(ctx: BuildContext) -> None:
-    ctx.observer.stage("collect")
-    ctx.members = collect.collect(ctx.files)
+def prepare(profile_dir: Path, observer: BuildObserver | None = None) -> Prepared:
+    """Load the profile with every check `validate` makes, then collect and render members."""
+    watch = observer or NullObserver()
+    watch.stage("load")
+    checked = load_checked_profile(profile_dir)
+    watch.stage("collect")
+    collected = collect.collect(checked.files)
+    watch.stage("render")
+    return Prepared(checked.profile, collected, render.render(checked.profile, collected))
 
 
-def render_members(ctx: BuildContext) -> None:
-    ctx.observer.stage("render")
-    ctx.members = render.render(the_profile(ctx), ctx.members)
+def prepare_members(ctx: BuildContext) -> None:
+    prepared = prepare(ctx.request.profile_dir, ctx.observer)
+    ctx.profile, ctx.members = prepared.profile, prepared.members
 
 
 def open_output(ctx: BuildContext) -> None:

@@ -10,22 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import xxhash
-
-from osbundle.errors import BuildError
-from osbundle.model import Member, Profile
-from osbundle.profile.validate import load_checked_profile
-from osbundle.stages.collect import collect
+from osbundle.model import Member, MemberDigest, Profile
+from osbundle.pipeline import prepare
 from osbundle.stages.metadata import metadata_json
-from osbundle.stages.render import render
-from osbundle.tarstream.writer import MemberDigest
-
-CHUNK = 1 << 20
+from osbundle.tarstream.digest import digest_bytes, digest_source
 
 
 @dataclass(frozen=True)
@@ -65,14 +57,12 @@ class Plan:
 
 
 def plan_bundle(profile_dir: Path) -> Plan:
-    checked = load_checked_profile(profile_dir)
-    profile = checked.profile
-    collected = collect(checked.files)
-    members = render(profile, collected)
+    prepared = prepare(profile_dir)
+    profile, members = prepared.profile, prepared.members
     digests = [digest_member(profile.name, m) for m in members]
     planned = tuple(
         planned_member(profile, source, final)
-        for source, final in zip(collected, members, strict=True)
+        for source, final in zip(prepared.collected, members, strict=True)
     )
     return Plan(
         profile=profile,
@@ -95,25 +85,10 @@ def relative_to_profile(root: Path, path: str) -> str:
 
 
 def digest_member(top: str, member: Member) -> MemberDigest:
-    sha, xxh = hashlib.sha256(), xxhash.xxh3_128()
-    for chunk in member_chunks(member):
-        sha.update(chunk)
-        xxh.update(chunk)
-    return MemberDigest(f"{top}/{member.path}", member.size, sha.hexdigest(), xxh.hexdigest())
-
-
-def member_chunks(member: Member) -> Iterator[bytes]:
+    """What the archiver will compute for `member`, by the same read path and digest code."""
     if member.data is not None:
-        yield member.data
-        return
-    assert member.source is not None
-    yield from read_chunks(member.source)
-
-
-def read_chunks(path: str) -> Iterator[bytes]:
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                yield chunk
-    except OSError as exc:
-        raise BuildError(f"cannot read {path}: {exc.strerror}") from exc
+        digests = digest_bytes(member.data)
+    else:
+        assert member.source is not None  # a Member has exactly one of data and source
+        digests = digest_source(member.source, member.size, member.mtime_ns)
+    return MemberDigest(f"{top}/{member.path}", member.size, *digests)

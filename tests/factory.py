@@ -6,6 +6,9 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "profiles"  # the example profiles
+
 
 def make_profile(
     root: Path,

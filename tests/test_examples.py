@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench import gen_profiles as GEN
-from osbundle.macros.render import find_macros
+from osbundle.macros.grammar import find_macros
 from osbundle.model import BuildRequest, Member
 from osbundle.pipeline import build_bundle
 from osbundle.profile.load import load_profile

@@ -7,7 +7,6 @@ refuses to finish when there is any.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,12 +14,17 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from osbundle.bundle.read import METADATA, SUMS, TRAILERS, MemberRecord, ScanResult
-from osbundle.bundle.read import parse_metadata as _parse_metadata
-from osbundle.bundle.schema import metadata_schema_problems
+from osbundle.bundle.read import (
+    MemberRecord,
+    ScanResult,
+    metadata_schema_problems,
+    parse_metadata,
+)
 from osbundle.bundle.tarread import show
 from osbundle.errors import BundleError
-from osbundle.model import KIND_DIRS
+from osbundle.kinds import KINDS
+from osbundle.model import METADATA, MODES, TRAILERS, canonical_json
+from osbundle.model import SHA256SUMS as SUMS
 
 AFTER_LAST = 1 << 40  # sorts after every member: things missing from the archive
 _SUMS_LINE = re.compile(r"(\\?)([0-9a-f]{64}) [ *](.+)")
@@ -69,7 +73,7 @@ def layout_problems(scan: ScanResult) -> list[Problem]:
         if record.path in seen:
             out.append(Problem(index, f"{name}: duplicate member name"))
         seen.add(record.path)
-        if record.entry.mode not in (0o644, 0o755):
+        if record.entry.mode not in MODES:
             out.append(Problem(index, f"{name}: mode {record.entry.mode:04o} is not 0644 or 0755"))
         key = record.path.encode()
         if record.path not in TRAILERS:
@@ -97,12 +101,11 @@ def load_metadata(scan: ScanResult, problems: list[Problem]) -> dict[str, Any] |
         return None
     order = first_records(scan)[METADATA].entry.index
     try:
-        document = _parse_metadata(raw)
+        document = parse_metadata(raw)
     except BundleError as exc:
         problems.append(Problem(order, str(exc)))
         return None
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    if (canonical + "\n").encode() != raw:
+    if canonical_json(document) != raw:
         problems.append(
             Problem(
                 order,
@@ -209,7 +212,7 @@ def member_problems(
         texts.append(f"sha256 differs from {METADATA}")
     if record.xxh3_128 is not None and record.xxh3_128 != item["xxh3_128"]:
         texts.append(f"xxh3_128 differs from {METADATA}")
-    kind_dir = KIND_DIRS[item["kind"]]
+    kind_dir = KINDS[item["kind"]].directory
     if not record.path.startswith(kind_dir + "/"):
         texts.append(f"kind {item['kind']} but not under {kind_dir}/")
     return [Problem(index, f"{name}: {text}") for text in texts]

@@ -13,18 +13,19 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
 import xxhash
+from jsonschema import Draft202012Validator
 
-from osbundle.bundle.schema import metadata_schema_problems
 from osbundle.bundle.tarread import GzipSource, TarEntry, TarStream, show
 from osbundle.errors import BundleError, InputError
+from osbundle.model import METADATA, TRAILERS
+from osbundle.resources import load_schema
 
-METADATA = "metadata.json"
-SUMS = "SHA256SUMS"
-TRAILERS = (METADATA, SUMS)
 MAX_TRAILER_BYTES = 256 * 1024 * 1024  # metadata for 1,000,000 members stays well below this
 PROFILE_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9._-]{1,100}")
 
@@ -179,90 +180,26 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-@dataclass(frozen=True)
-class BundleMember:
-    """A payload member: tar header facts plus kind and sha256 from metadata.json."""
-
-    name: str  # full archive name, `<profile-name>/<path>`
-    path: str  # relative to the top directory
-    size: int
-    mode: int
-    kind: str  # "" when metadata.json does not list the member
-    sha256: str  # from metadata.json; "" when not listed
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "path": self.path,
-            "size": self.size,
-            "mode": f"{self.mode:04o}",
-            "kind": self.kind,
-            "sha256": self.sha256,
-        }
+MAX_SCHEMA_PROBLEMS = 5
 
 
-@dataclass(frozen=True)
-class BundleInfo:
-    path: Path
-    profile_name: str  # the top directory
-    metadata: Mapping[str, Any]  # parsed metadata.json, schema-valid
-    members: tuple[BundleMember, ...]  # payload members, archive order
-    member_count: int  # every member, trailers included
-    gzip_size: int
-    tar_size: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "profileName": self.profile_name,
-            "gzipSize": self.gzip_size,
-            "tarSize": self.tar_size,
-            "memberCount": self.member_count,
-            "metadata": self.metadata,
-            "members": [m.to_json() for m in self.members],
-        }
-
-    def describe(self) -> str:
-        """Human-readable text: a summary, then one line per member."""
-        profile = self.metadata.get("profile", {})
-        os_spec = profile.get("os", {})
-        lines = [
-            f"bundle:  {self.path.name}",
-            f"profile: {profile.get('name', '')} ({profile.get('id', '')})",
-            f"os:      {os_spec.get('family', '')} {os_spec.get('release', '')} "
-            f"{os_spec.get('arch', '')}",
-            f"size:    {self.gzip_size} bytes gzip, {self.tar_size} bytes tar, "
-            f"{self.member_count} members",
-        ]
-        lines += [
-            f"{m.mode:04o} {m.size:>12} {m.kind:<9} {show(m.path)[1:-1]}" for m in self.members
-        ]
-        return "\n".join(lines)
+@cache
+def metadata_validator() -> Draft202012Validator:
+    """metadata.json's JSON Schema (draft 2020-12), compiled once per process."""
+    return Draft202012Validator(load_schema("metadata.schema.json"))
 
 
-def inspect_bundle(path: Path) -> BundleInfo:
-    """Metadata and members of a bundle, read in one pass without extracting or hashing."""
-    scan = scan_bundle(path, sha256=False, xxh3=False)
-    raw = scan.trailers.get(METADATA)
-    if raw is None:
-        raise BundleError(f"the archive has no {METADATA}")
-    metadata = parse_metadata(raw)
-    problems = metadata_schema_problems(metadata)
-    if problems:
-        raise BundleError(problems[0])
-    listed = {item["path"]: item for item in metadata["members"]}
-    members = tuple(
-        BundleMember(
-            name=r.entry.name,
-            path=r.path,
-            size=r.entry.size,
-            mode=r.entry.mode,
-            kind=listed.get(r.path, {}).get("kind", ""),
-            sha256=listed.get(r.path, {}).get("sha256", ""),
-        )
-        for r in scan.records
-        if r.path not in TRAILERS
-    )
-    return BundleInfo(
-        path, scan.top, metadata, members, len(scan.records), scan.gzip_size, scan.tar_size
-    )
+def metadata_schema_problems(document: Mapping[str, Any]) -> list[str]:
+    """At most MAX_SCHEMA_PROBLEMS one-line messages, empty when the document is schema-valid."""
+    errors = islice(metadata_validator().iter_errors(document), MAX_SCHEMA_PROBLEMS)
+    out = []
+    for error in sorted(errors, key=_document_order):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        message = " ".join(error.message.split())
+        message = message if len(message) <= 160 else message[:157] + "..."
+        out.append(f"{METADATA} does not match its schema at {where or '(root)'}: {message}")
+    return out
+
+
+def _document_order(error: Any) -> list[tuple[int, int, str]]:
+    return [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.absolute_path]

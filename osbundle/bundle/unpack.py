@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from osbundle.bundle.check import check_scan
-from osbundle.bundle.read import METADATA, TRAILERS, parse_metadata, scan_bundle
+from osbundle.bundle.read import parse_metadata, scan_bundle
 from osbundle.bundle.tarread import TarEntry, show
 from osbundle.bundle.unpack_profile import dump_profile_yaml, profile_document
 from osbundle.errors import BundleError, InputError
-from osbundle.macros.render import find_macros
-from osbundle.model import KIND_DIRS
+from osbundle.kinds import KINDS
+from osbundle.macros.grammar import find_macros
+from osbundle.model import METADATA, TRAILERS
 
 MAX_TEMPLATE_BYTES = 64 * 1024 * 1024  # larger rendered files are not offered for re-rendering
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -179,7 +180,7 @@ class SafeTree:
 
     def check_target(self, path: str, entry: TarEntry) -> None:
         """Only regular files in a kind directory, inside the root (checked three ways)."""
-        if not any(path.startswith(d + "/") for d in KIND_DIRS.values()):
+        if not any(path.startswith(d + "/") for d in (info.directory for info in KINDS.values())):
             raise BundleError(
                 f"member {show(entry.name)} is not in a kind directory "
                 "(drivers/, boot/, unattend/, custom/...)"

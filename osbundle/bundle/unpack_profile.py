@@ -12,12 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, cast
 
 from osbundle.errors import BundleError
-from osbundle.model import KIND_DIRS, KIND_KEYS
+from osbundle.kinds import KINDS, RENDERED_KINDS, Kind
 
-KIND_ORDER = ("driver", "boot", "unattend", "settings", "script", "software", "file")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _YAML_WORDS = frozenset({"true", "false", "null", "yes", "no", "on", "off", "y", "n"})
 # Escaped: what YAML 1.2 does not allow as a printable character (C0/C1 controls, surrogates,
@@ -47,14 +46,14 @@ def profile_document(
     notes: list[str] = []
     members: Sequence[Mapping[str, Any]] = metadata["members"]
     all_paths = [m["path"].split("/") for m in members]
-    for kind in KIND_ORDER:
+    for kind, info in KINDS.items():
         items = [m for m in members if m["kind"] == kind]
         if not items:
             continue
         if kind == "driver" and profile["os"]["family"] == "windows":
-            doc[KIND_KEYS[kind]] = windows_driver_items([m["path"] for m in items], all_paths)
+            doc[info.key] = windows_driver_items([m["path"] for m in items], all_paths)
         else:
-            doc[KIND_KEYS[kind]] = [item_for(m, all_paths, has_macros, notes) for m in items]
+            doc[info.key] = [item_for(m, all_paths, has_macros, notes) for m in items]
     return doc, tuple(notes)
 
 
@@ -65,11 +64,10 @@ def item_for(
     item = located(path, kind, all_paths)
     if kind == "script":
         item["phase"] = member["phase"]
-    if kind == "unattend":
-        item["name"] = member["name"]
-    if kind == "settings":
-        item["namespace"] = member["name"]
-    if kind in ("unattend", "script"):
+    name_key = KINDS[kind].name_key
+    if name_key is not None:
+        item[name_key] = member["name"]
+    if kind in RENDERED_KINDS:
         # Rendering is one plain pass over `#a.b#` tokens: text without any renders to itself,
         # so `render: true` reproduces both the bytes and the `rendered` flag in metadata.
         render = bool(member.get("rendered")) and not has_macros(path)
@@ -87,7 +85,7 @@ def located(path: str, kind: str, all_paths: list[list[str]]) -> dict[str, Any]:
     parts = path.split("/")
     patterns = [escape_glob(p) for p in parts]
     check_unique(parts, patterns, all_paths)
-    kind_depth = len(KIND_DIRS[kind].split("/"))
+    kind_depth = len(KINDS[cast(Kind, kind)].directory.split("/"))
     # The walker keeps the path below the static prefix: below the directory holding the first
     # wildcard component, or the file name when there is none.
     first_wild = next(

@@ -235,13 +235,14 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show a bundle's metadata and members without extracting it."""
-    from osbundle.bundle.read import inspect_bundle
+    from osbundle.bundle.inspect import inspect_bundle
+    from osbundle.cli.render import bundle_text
 
     info = inspect_bundle(bundle)
     if as_json:
         emit_json(info.to_json())
         return
-    typer.echo(info.describe())
+    typer.echo(bundle_text(info))
 
 
 @app.command()

@@ -6,9 +6,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from osbundle.bundle.tarread import show
 from osbundle.diagnostics import Diagnostic, format_doc_path
 
 if TYPE_CHECKING:
+    from osbundle.bundle.inspect import BundleInfo
     from osbundle.profile.validate import ValidationRun
 
 ReportFormat = Literal["text", "json", "github"]
@@ -97,3 +99,19 @@ def github_line(d: Diagnostic) -> str:
         message += f" (hint: {d.hint})"
     props = f"file={_escape_property(d.file)},line={d.line},col={d.col},title=osbundle"
     return f"::{level} {props}::{_escape_data(message)}"
+
+
+def bundle_text(info: BundleInfo) -> str:
+    """`inspect`: a summary, then one line per member."""
+    profile = info.metadata.get("profile", {})
+    os_spec = profile.get("os", {})
+    lines = [
+        f"bundle:  {info.path.name}",
+        f"profile: {profile.get('name', '')} ({profile.get('id', '')})",
+        f"os:      {os_spec.get('family', '')} {os_spec.get('release', '')} "
+        f"{os_spec.get('arch', '')}",
+        f"size:    {info.gzip_size} bytes gzip, {info.tar_size} bytes tar, "
+        f"{info.member_count} members",
+    ]
+    lines += [f"{m.mode:04o} {m.size:>12} {m.kind:<9} {show(m.path)[1:-1]}" for m in info.members]
+    return "\n".join(lines)

@@ -1,10 +1,17 @@
-"""What `macros.render` and `macros.yaml` share: the macro grammar, values, errors."""
+"""The macro grammar and what every part of `macros` shares: names, values, suggestions, errors.
+
+A macro is `#name#` where `name` is two or more segments `[A-Za-z0-9_-]+` joined by `.`, the
+first starting with a letter or `_`; an opening `#` right after `<` (a PowerShell `<#` block
+comment) never starts one. `#!/bin/sh`, `# comment #`, `${#arr[@]}`, `##` and `#1.5#` are not
+macros. A settings file's namespace is the first segment of the macros it defines.
+"""
 
 from __future__ import annotations
 
+import difflib
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from osbundle.errors import InputError
 
@@ -12,7 +19,10 @@ Scalar = str | int | float | bool
 
 MACRO_RE = re.compile(r"(?<!<)#([A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)+)#")
 SEGMENT_RE = re.compile(r"[A-Za-z0-9_-]+")
-MAX_DEPTH = 64
+NAMESPACE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+RESERVED_NAMESPACE = "predefined"
+# How close a known name must be to an unknown one to be offered as "did you mean" (difflib).
+SUGGESTION_CUTOFF = 0.75
 
 # Everything `str.splitlines` breaks at: what line-oriented consumers may treat as a line end.
 LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
@@ -43,6 +53,37 @@ class Refused(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class MacroUse:
+    """One macro occurrence; `line` and `col` are 1-based (col counts characters)."""
+
+    name: str
+    line: int
+    col: int
+
+
+def find_macros(text: str) -> list[MacroUse]:
+    """Every macro in `text`, in order (leftmost, non-overlapping)."""
+    return [MacroUse(m.group(1), *line_col(text, m.start())) for m in MACRO_RE.finditer(text)]
+
+
+def namespace_problem(namespace: str) -> tuple[str, str] | None:
+    """(message, hint) when `namespace` cannot be a settings file's macro namespace."""
+    if NAMESPACE_RE.fullmatch(namespace) and namespace != RESERVED_NAMESPACE:
+        return None
+    return (
+        f"{namespace!r} cannot be a macro namespace",
+        "set `namespace:` to letters, digits, _ or -, starting with a letter or _, "
+        f"and not `{RESERVED_NAMESPACE}`",
+    )
+
+
+def suggestion(name: str, known: Iterable[str]) -> str | None:
+    """`did you mean #x#?` for the known macro closest to an unknown `name`, if one is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=SUGGESTION_CUTOFF)
+    return f"did you mean #{close[0]}#?" if close else None
+
+
 def line_col(text: str, offset: int) -> tuple[int, int]:
     """1-based line and column (in characters) of `offset` in `text`."""
     line_start = text.rfind("\n", 0, offset) + 1
@@ -66,32 +107,3 @@ def value_text(value: Scalar) -> str:
 
 def lone_surrogate(text: str) -> bool:
     return _SURROGATE_RE.search(text) is not None
-
-
-def flatten(prefix: str, node: Mapping[str, Any] | Sequence[Any]) -> dict[str, Scalar]:
-    """Scalars below `node` by dotted name: objects by key, arrays by index, null as NullValue.
-
-    Keys a macro name cannot spell (empty, or not `[A-Za-z0-9_-]+`) are left out.
-    """
-    out: dict[str, Scalar] = {}
-    _flatten_into(out, prefix, node, 0)
-    return out
-
-
-def _flatten_into(out: dict[str, Scalar], prefix: str, node: Any, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise InputError(f"`{prefix}`: nested deeper than {MAX_DEPTH} levels")
-    if isinstance(node, Mapping):
-        items: Any = ((k, v) for k, v in node.items() if SEGMENT_RE.fullmatch(str(k)))
-    elif isinstance(node, list | tuple):
-        items = enumerate(node)
-    elif node is None:
-        out[prefix] = NullValue()
-        return
-    elif isinstance(node, str | int | float | bool):
-        out[prefix] = node
-        return
-    else:
-        raise InputError(f"`{prefix}`: {type(node).__name__} is not a JSON value")
-    for key, value in items:
-        _flatten_into(out, f"{prefix}.{key}", value, depth + 1)

@@ -1,29 +1,9 @@
-"""Appliance-style macros in unattend files and scripts: find them, build the table, render.
+"""Rendering: every macro in a file replaced by its value, escaped for the file's format.
 
-A macro is `#name#` where `name` is two or more segments `[A-Za-z0-9_-]+` joined by `.`, the
-first starting with a letter or `_`; an opening `#` right after `<` (a PowerShell `<#` block
-comment) never starts one. `#!/bin/sh`, `# comment #`, `${#arr[@]}`, `##` and `#1.5#` are not
-macros. Substitution is one plain pass: a substituted value is never scanned again, no code runs,
-and there is no escape syntax (a file that must keep a literal `#a.b#` needs `render: false`).
-
-Predefined macros (`predefined_values`), all from the profile:
-
-- `predefined.profile.id`, `predefined.profile.name`, `predefined.profile.description`
-- `predefined.os.family`, `predefined.os.release`, `predefined.os.arch`
-- `predefined.installOptions.<key>` for every scalar of `install` (nested mappings flatten to
-  dotted names, lists index from 0, as settings files do)
-- appliance aliases: `predefined.globalSettings.ipAssignment` (install.ipAssignment),
-  `predefined.otherSettings.installLocale` (install.locale),
-  `predefined.otherSettings.timeZone` (install.timeZone), each only when the option is set.
-
-Custom macros come from configuration settings files (`load_settings`): a JSON object whose
-nested objects flatten to dotted names under the namespace and whose arrays index from 0
-(`#ns.servers.0.name#`). Only scalars are values: naming an object or array is an error, and so
-is using a JSON `null` (it loads as `NullValue` and is refused when used). Keys that cannot be
-written in a macro name (empty, or with characters outside `[A-Za-z0-9_-]`) are ignored.
-
+Substitution is one plain pass: a substituted value is never scanned again, no code runs, and
+there is no escape syntax (a file that must keep a literal `#a.b#` needs `render: false`).
 Values render as text: booleans `true`/`false`, integers in decimal, floats by `repr`. Escaping
-per format (`render_text`):
+per format (`render_text`; the format of a file is `kinds.render_format`):
 
 - windows-unattend, autoyast (XML): `& < > " '` become entities and tab/LF/CR character
   references, so a value fits element text and attribute values alike; inside a CDATA section
@@ -34,21 +14,17 @@ per format (`render_text`):
   refused, and so is any rendered line that reads `%end`.
 - autoinstall (YAML): see `osbundle.macros.yaml`; the rendered file must parse as YAML.
 - script: verbatim; values holding NUL, CR or LF are refused.
+
+A file to render is read whole (`read_template`): at most 16 MiB of UTF-8 text.
 """
 
 from __future__ import annotations
 
 import bisect
-import difflib
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
 
-from osbundle import kinds as families
-from osbundle.errors import InputError
+from osbundle.kinds import RenderFormat
 from osbundle.macros.grammar import (
     LINE_BREAKS,
     MACRO_RE,
@@ -56,183 +32,39 @@ from osbundle.macros.grammar import (
     Refused,
     RenderError,
     Scalar,
-    flatten,
-    line_col,
     lone_surrogate,
     render_error,
+    suggestion,
     value_text,
 )
-from osbundle.model import Profile
+from osbundle.tarstream.sourcefile import StrPath, read_whole
 
-__all__ = [
-    "MacroUse",
-    "NullValue",
-    "RenderError",
-    "RenderFormat",
-    "Scalar",
-    "find_macros",
-    "load_settings",
-    "parse_settings",
-    "predefined_values",
-    "render_format",
-    "render_text",
-]
-
-NAMESPACE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-MAX_SETTINGS_BYTES = 16 * 1024 * 1024
-
-RenderFormat = Literal[
-    "windows-unattend", "autoyast", "kickstart", "esxi-ks", "autoinstall", "script"
-]
+MAX_TEMPLATE_BYTES = 16 * 1024 * 1024
 XML_FORMATS: frozenset[str] = frozenset({"windows-unattend", "autoyast"})
-_UNATTEND_FORMATS: Mapping[str, RenderFormat] = {
-    "windows": "windows-unattend",
-    "sles": "autoyast",
-    "rhel": "kickstart",
-    "esxi": "esxi-ks",
-    "ubuntu": "autoinstall",
-}
 
 
-@dataclass(frozen=True)
-class MacroUse:
-    """One macro occurrence; `line` and `col` are 1-based (col counts characters)."""
+class TemplateError(RenderError):
+    """A file to render that cannot be: too large, or not UTF-8 text; `hint` says what to do."""
 
-    name: str
-    line: int
-    col: int
-
-
-def find_macros(text: str) -> list[MacroUse]:
-    """Every macro in `text`, in order (leftmost, non-overlapping)."""
-    return [MacroUse(m.group(1), *line_col(text, m.start())) for m in MACRO_RE.finditer(text)]
+    def __init__(self, shown: str, message: str, hint: str) -> None:
+        self.message, self.hint = message, hint
+        super().__init__(f"{shown}: {message} (hint: {hint})")
 
 
-def predefined_values(profile: Profile) -> dict[str, Scalar]:
-    """The `predefined.*` macro table of `profile` (the list is in the module docstring)."""
-    values: dict[str, Scalar] = {
-        "predefined.profile.id": profile.id,
-        "predefined.profile.name": profile.name,
-        "predefined.profile.description": profile.description,
-        "predefined.os.family": profile.os.family,
-        "predefined.os.release": profile.os.release,
-        "predefined.os.arch": profile.os.arch,
-    }
-    options = flatten("predefined.installOptions", profile.install)
-    values.update((k, v) for k, v in options.items() if not isinstance(v, NullValue))
-    aliases = {
-        "predefined.globalSettings.ipAssignment": "ipAssignment",
-        "predefined.otherSettings.installLocale": "locale",
-        "predefined.otherSettings.timeZone": "timeZone",
-    }
-    for name, option in aliases.items():
-        value = values.get(f"predefined.installOptions.{option}")
-        if value is not None:
-            values[name] = value
-    return values
-
-
-def load_settings(namespace: str, path: str | Path, display: str) -> dict[str, Scalar]:
-    """The macros a configuration settings JSON file defines, named `namespace.<json path>`.
-
-    `display` is how errors name the file. Raises InputError for an unreadable, oversized,
-    non-UTF-8 or invalid file, a top level that is not an object, or a duplicate key.
-    """
+def read_template(source: StrPath, size: int, mtime_ns: int, shown: str) -> str:
+    """The text of a file to render, read as collected (sourcefile.py); TemplateError when it is
+    larger than MAX_TEMPLATE_BYTES or not UTF-8."""
+    if size > MAX_TEMPLATE_BYTES:
+        raise TemplateError(shown, "files to render are at most 16 MiB", "set `render: false`")
+    raw = read_whole(source, size, mtime_ns)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_SETTINGS_BYTES + 1)
-    except OSError as e:
-        raise InputError(f"{display}: cannot read settings file: {e.strerror or e}") from e
-    if len(raw) > MAX_SETTINGS_BYTES:
-        raise InputError(f"{display}: settings file is larger than 16 MiB")
-    return parse_settings(namespace, raw, display)
-
-
-def parse_settings(namespace: str, raw: bytes, display: str) -> dict[str, Scalar]:
-    """`load_settings` for bytes already read."""
-    if not NAMESPACE_RE.fullmatch(namespace) or namespace == "predefined":
-        raise InputError(
-            f"{display}: `{namespace}` cannot be a macro namespace (letters, digits, `_` and `-`, "
-            "starting with a letter or `_`, not `predefined`); set `namespace:` in the profile"
-        )
-    try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line, col = line_col(raw[: e.start].decode("utf-8", "replace"), e.start)
-        raise InputError(f"{display}:{line}:{col}: settings file is not valid UTF-8") from e
-    document = _decode_json(text, display)
-    if not isinstance(document, dict):
-        raise InputError(f"{display}:1:1: a settings file must hold a JSON object")
-    return flatten(namespace, document)
-
-
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKey(key)
-        seen[key] = value
-    return seen
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _decode_json(text: str, display: str) -> Any:
-    try:
-        return json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{display}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
-    except _DuplicateKey as e:
-        line, col = _duplicate_position(text, e.key)
-        raise InputError(f"{display}:{line}:{col}: duplicate key {json.dumps(e.key)}") from e
-    except ValueError as e:  # NaN / Infinity
-        raise InputError(f"{display}: invalid JSON: {e}") from e
-    except RecursionError as e:
-        raise InputError(f"{display}: settings file is nested too deeply") from e
-
-
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')
-
-
-def _duplicate_position(text: str, key: str) -> tuple[int, int]:
-    """Where the second occurrence of `key` in one object is (the text is valid JSON)."""
-    stack: list[set[str] | None] = []
-    previous = ""
-    tokens = list(_JSON_TOKEN.finditer(text))
-    for i, token in enumerate(tokens):
-        t = token.group()
-        if t in "{[":
-            stack.append(set() if t == "{" else None)
-        elif t in "}]":
-            stack.pop()
-        elif t.startswith('"') and stack and stack[-1] is not None and previous in "{,":
-            following = tokens[i + 1].group() if i + 1 < len(tokens) else ""
-            name = json.loads(t)
-            if following == ":" and name in stack[-1] and name == key:
-                return line_col(text, token.start())
-            stack[-1].add(name)
-        previous = t if t in "{}[]:," else '"'
-    return 1, 1
-
-
-def render_format(family: str, kind: str, path: str) -> RenderFormat:
-    """How a member of `kind` at bundle `path` renders for an OS `family`."""
-    if kind == "script":
-        return "script"
-    fmt = _UNATTEND_FORMATS.get(family)
-    if kind != "unattend" or fmt is None:
-        raise InputError(f"{path}: no macro rendering for {kind} files of family {family!r}")
-    if not families.accepts(family, kind, path.rsplit("/", 1)[-1]):
-        raise InputError(f"{path}: {families.rejected_message(family, kind, path)}")
-    return fmt
+        raise TemplateError(
+            shown,
+            f"not UTF-8 text at byte {e.start} ({e.reason})",
+            "save it as UTF-8, or set `render: false` to ship it unchanged",
+        ) from e
 
 
 def render_text(text: str, values: Mapping[str, Scalar], fmt: RenderFormat, file: str) -> str:
@@ -269,9 +101,8 @@ def lookup(values: Mapping[str, Scalar], name: str, offset: int, text: str, file
     prefix = name + "."
     if any(key.startswith(prefix) for key in values):
         raise render_error(file, text, offset, name, "names an object, not a value")
-    close = difflib.get_close_matches(name, list(values), n=1, cutoff=0.75)
-    hint = f" (did you mean `{close[0]}`?)" if close else ""
-    raise render_error(file, text, offset, name, "unknown macro" + hint)
+    hint = suggestion(name, values)
+    raise render_error(file, text, offset, name, "unknown macro" + (f" ({hint})" if hint else ""))
 
 
 def _substitute(

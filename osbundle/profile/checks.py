@@ -1,26 +1,24 @@
-"""Checks that need the resolved files: unattend names, settings namespaces, macros."""
+"""Checks that need the resolved files: unattend names, settings namespaces, macros.
+
+They make the build's own decisions without building: the macro table comes from
+`macros.settings.macro_table` and each file to render is read by `macros.render.read_template`,
+exactly as the render stage does, so `validate` fails wherever `build` would.
+"""
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
-from osbundle.diagnostics import Diagnostic, DocPath
-from osbundle.errors import InputError
-from osbundle.macros.render import NAMESPACE_RE, find_macros, load_settings, predefined_values
-from osbundle.model import Position, Profile, ResolvedFile
-from osbundle.profile.load import file_stem
+from osbundle.diagnostics import Diagnostic
+from osbundle.errors import OsbundleError
+from osbundle.kinds import RENDERED_KINDS
+from osbundle.macros.grammar import find_macros, suggestion
+from osbundle.macros.render import TemplateError, read_template
+from osbundle.macros.settings import SettingsFile, SettingsProblem, macro_table
+from osbundle.model import Profile, ResolvedFile
+from osbundle.profile.load import Locate
 from osbundle.profile.sources import spec_diagnostic
-
-Locate = Callable[[DocPath], Position]
-_LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.*)$", re.DOTALL)
-
-
-def effective_name(rf: ResolvedFile) -> str:
-    """An unattend entry's name / a settings file's namespace: as written, else the file stem."""
-    return rf.spec.name or file_stem(os.path.basename(rf.abs_path))
 
 
 def shown_path(rf: ResolvedFile) -> str:
@@ -33,11 +31,12 @@ def semantic_diagnostics(
     profile: Profile, files: Sequence[ResolvedFile], locate: Locate
 ) -> list[Diagnostic]:
     out = list(_unattend_names(profile, files, locate))
-    defined, settings_diagnostics = _macro_table(profile, files)
-    out.extend(settings_diagnostics)
+    settings = [rf for rf in files if rf.spec.kind == "settings"]
+    defined, problems = macro_table(profile, [_settings_file(rf) for rf in settings])
+    out.extend(_settings_diagnostic(settings[p.index], p) for p in problems)
     for rf in files:
-        if rf.spec.render and rf.spec.kind in ("unattend", "script"):
-            out.extend(_macro_uses(rf, defined))
+        if rf.spec.render and rf.spec.kind in RENDERED_KINDS:
+            out.extend(_macro_uses(rf, defined.keys()))
     return out
 
 
@@ -46,13 +45,12 @@ def _unattend_names(
 ) -> Iterator[Diagnostic]:
     names: dict[str, ResolvedFile] = {}
     for rf in files:
-        if rf.spec.kind != "unattend":
+        if rf.spec.kind != "unattend" or rf.name is None:
             continue
-        name = effective_name(rf)
-        first = names.setdefault(name, rf)
+        first = names.setdefault(rf.name, rf)
         if first is not rf and first.spec is not rf.spec:
             yield spec_diagnostic(
-                rf.spec, f"unattend name {name!r} is already used by {first.rel_source!r}"
+                rf.spec, f"unattend name {rf.name!r} is already used by {first.rel_source!r}"
             )
     wanted = profile.predefined_unattend
     if wanted is not None and wanted not in names:
@@ -68,70 +66,32 @@ def _unattend_names(
         )
 
 
-def _macro_table(
-    profile: Profile, files: Sequence[ResolvedFile]
-) -> tuple[set[str], list[Diagnostic]]:
-    defined = set(predefined_values(profile))
-    problems: list[Diagnostic] = []
-    owners: dict[str, ResolvedFile] = {}
-    for rf in files:
-        if rf.spec.kind != "settings":
-            continue
-        namespace = effective_name(rf)
-        first = owners.setdefault(namespace, rf)
-        if not NAMESPACE_RE.fullmatch(namespace) or namespace == "predefined":
-            problems.append(
-                spec_diagnostic(
-                    rf.spec,
-                    f"{namespace!r} cannot be a macro namespace",
-                    hint="set `namespace:` to letters, digits, _ or -, starting with a letter or _",
-                )
-            )
-        elif first is not rf:
-            problems.append(
-                spec_diagnostic(
-                    rf.spec,
-                    f"macro namespace {namespace!r} is already used by {first.rel_source!r}",
-                )
-            )
-        else:
-            try:
-                defined.update(load_settings(namespace, rf.abs_path, shown_path(rf)))
-            except InputError as exc:
-                problems.append(_settings_problem(rf, str(exc)))
-    return defined, problems
+def _settings_file(rf: ResolvedFile) -> SettingsFile:
+    return SettingsFile(rf.name or "", shown_path(rf), rf.abs_path, rf.size, rf.mtime_ns)
 
 
-def _settings_problem(rf: ResolvedFile, text: str) -> Diagnostic:
-    found = _LOCATED.match(text)
-    if found is None:
-        shown = shown_path(rf)
-        message = text.removeprefix(f"{shown}: ")
-        return Diagnostic(shown, 1, 1, rf.spec.yaml_path, message)
+def _settings_diagnostic(rf: ResolvedFile, problem: SettingsProblem) -> Diagnostic:
+    """A problem inside the file points into it; one with the file as a whole, at its entry."""
+    if not problem.line:
+        return spec_diagnostic(rf.spec, problem.message, hint=problem.hint)
     return Diagnostic(
-        found["file"], int(found["line"]), int(found["col"]), rf.spec.yaml_path, found["message"]
+        shown_path(rf), problem.line, problem.col, rf.spec.yaml_path, problem.message, problem.hint
     )
 
 
-def _macro_uses(rf: ResolvedFile, defined: set[str]) -> Iterator[Diagnostic]:
+def _macro_uses(rf: ResolvedFile, defined: Collection[str]) -> Iterator[Diagnostic]:
     try:
-        with open(rf.abs_path, "rb") as f:
-            text = f.read().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        yield spec_diagnostic(
-            rf.spec,
-            f"{rf.rel_source!r} is not UTF-8 text ({exc.reason})",
-            hint="set `render: false` to ship it unchanged",
-        )
+        text = read_template(rf.abs_path, rf.size, rf.mtime_ns, shown_path(rf))
+    except TemplateError as exc:
+        yield spec_diagnostic(rf.spec, f"{rf.rel_source!r}: {exc.message}", hint=exc.hint)
         return
-    except OSError as exc:
-        yield spec_diagnostic(rf.spec, f"cannot read {rf.rel_source!r}: {exc.strerror}")
+    except OsbundleError as exc:  # unreadable, or changed since it was matched
+        yield spec_diagnostic(rf.spec, str(exc))
         return
     for use in find_macros(text):
         if use.name in defined:
             continue
-        close = difflib.get_close_matches(use.name, defined, n=1)
-        hint = f"did you mean #{close[0]}#?" if close else "define it in a settings file"
+        hint = suggestion(use.name, defined) or "define it in a settings file"
         yield Diagnostic(
             shown_path(rf),
             use.line,

@@ -9,13 +9,12 @@ from typing import Any, Literal, cast
 
 from osbundle.diagnostics import Diagnostic, DocPath
 from osbundle.errors import InputError, ProfileInvalid
-from osbundle.model import KIND_KEYS, Family, Kind, OsSpec, Position, Profile, SourceSpec
+from osbundle.kinds import KINDS, Family, Kind, file_stem
+from osbundle.model import OsSpec, Position, Profile, SourceSpec
 from osbundle.profile.extends import Locator, load_merged, profile_file
 from osbundle.profile.schema import schema_diagnostics
 from osbundle.yaml.document import YamlDocument
 
-RENDERED_KINDS: frozenset[str] = frozenset({"unattend", "script"})
-NAMED_KINDS: Mapping[str, str] = {"unattend": "name", "settings": "namespace"}
 GLOB_CHARS = frozenset("*?[")
 
 DocCache = dict[tuple[str, str], YamlDocument]
@@ -89,9 +88,9 @@ def build_profile(file: Path, data: Mapping[str, Any], locator: Locator) -> Prof
     os_data = data["os"]
     install = dict(data.get("install", {}))
     entries: list[SourceSpec] = []
-    for kind, key in KIND_KEYS.items():
-        for index, item in enumerate(data.get(key, [])):
-            entries.append(_source_spec(cast(Kind, kind), key, index, item, locator))
+    for kind, info in KINDS.items():
+        for index, item in enumerate(data.get(info.key, [])):
+            entries.append(_source_spec(kind, info.key, index, item, locator))
     return Profile(
         path=file,
         root=file.parent,
@@ -112,7 +111,7 @@ def _source_spec(kind: Kind, key: str, index: int, item: Any, locator: Locator) 
     located = locator.locate(path)
     mark = located.value_mark()
     source = str(fields["source"])
-    name_key = NAMED_KINDS.get(kind)
+    name_key = KINDS[kind].name_key
     name = fields.get(name_key) if name_key else None
     if name_key and name is None:
         name = default_name(source)
@@ -122,7 +121,7 @@ def _source_spec(kind: Kind, key: str, index: int, item: Any, locator: Locator) 
         source=source,
         base_dir=located.layer.base_dir,
         dest=str(fields.get("dest", "")),
-        render=bool(fields.get("render", kind in RENDERED_KINDS)),
+        render=bool(fields.get("render", KINDS[kind].rendered)),
         phase=phase,
         name=name,
         yaml_path=path,
@@ -136,9 +135,3 @@ def default_name(source: str) -> str | None:
     if not last or GLOB_CHARS & set(source):
         return None
     return file_stem(last)
-
-
-def file_stem(name: str) -> str:
-    """`server_settings.json` -> `server_settings`, `agent.tar.gz` -> `agent`."""
-    stem = name.split(".", 1)[0]
-    return stem if stem else name

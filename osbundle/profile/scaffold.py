@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from osbundle import kinds as families
+from osbundle import kinds
 from osbundle.errors import InputError, OsbundleError
-from osbundle.macros.render import find_macros, load_settings, predefined_values
-from osbundle.model import KIND_KEYS
-from osbundle.profile.load import file_stem, load_profile
+from osbundle.kinds import FAMILY_RULES, KINDS, RENDERED_KINDS, Family, Kind, file_stem
+from osbundle.macros.grammar import find_macros
+from osbundle.macros.render import TemplateError, read_template
+from osbundle.macros.settings import SettingsFile, macro_table
+from osbundle.model import ResolvedFile
+from osbundle.profile.load import load_profile
+from osbundle.profile.sources import resolve_sources
 
-FOLDER_KINDS = {
+FOLDER_KINDS: dict[str, Kind] = {
     "drivers": "driver",
     "boot": "boot",
     "unattend": "unattend",
@@ -27,8 +31,13 @@ FOLDER_KINDS = {
     "software": "software",
     "settings": "settings",
 }
-DEFAULT_RELEASES = {"windows": "2022", "rhel": "9", "sles": "15", "ubuntu": "24.04", "esxi": "8"}
-RENDERED_KINDS = ("unattend", "script")
+DEFAULT_RELEASES: dict[Family, str] = {
+    "windows": "2022",
+    "rhel": "9",
+    "sles": "15",
+    "ubuntu": "24.04",
+    "esxi": "8",
+}
 
 
 @dataclass
@@ -38,8 +47,8 @@ class Draft:
     items: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, kind: str, item: dict[str, object]) -> None:
-        self.items.setdefault(KIND_KEYS[kind], []).append(item)
+    def add(self, kind: Kind, item: dict[str, object]) -> None:
+        self.items.setdefault(KINDS[kind].key, []).append(item)
 
 
 def scaffold_profile(
@@ -51,10 +60,11 @@ def scaffold_profile(
     target = directory / "profile.yaml"
     if target.exists():
         raise InputError(f"{target} already exists; osbundle init does not overwrite it")
-    if family not in families.RULES:
-        raise InputError(f"unknown family {family!r} (one of {', '.join(families.RULES)})")
-    draft = classify(directory, family)
-    release = release or DEFAULT_RELEASES[family]
+    known = next((f for f in FAMILY_RULES if f == family), None)
+    if known is None:
+        raise InputError(f"unknown family {family!r} (one of {', '.join(FAMILY_RULES)})")
+    draft = classify(directory, known)
+    release = release or DEFAULT_RELEASES[known]
     header = {
         "id": f"{family}{release}|{name}",
         "name": name,
@@ -75,7 +85,7 @@ def scaffold_profile(
     return target, draft.notes
 
 
-def classify(directory: Path, family: str) -> Draft:
+def classify(directory: Path, family: Family) -> Draft:
     draft = Draft()
     for entry in sorted(os.scandir(directory), key=lambda e: e.name.encode()):
         if entry.name == "profile.yaml" or entry.name.startswith("."):
@@ -90,10 +100,10 @@ def classify(directory: Path, family: str) -> Draft:
     return draft
 
 
-def classify_folder(folder: Path, kind: str, family: str, draft: Draft) -> None:
+def classify_folder(folder: Path, kind: Kind, family: Family, draft: Draft) -> None:
     for path in walk_files(folder):
         rel = path.relative_to(folder.parent).as_posix()
-        if families.supported(family, kind) and families.accepts(family, kind, path.name):
+        if kinds.supported(family, kind) and kinds.accepts(family, kind, path.name):
             draft.add(kind, kind_item(kind, rel, path))
         else:
             draft.add("file", {"source": literal(rel), "dest": parent_of(rel)})
@@ -113,7 +123,7 @@ def classify_windows_drivers(folder: Path, draft: Draft) -> None:
             draft.notes.append(f"{rel}: not a driver folder with an .inf or a .zip; custom file")
 
 
-def kind_item(kind: str, rel: str, path: Path) -> dict[str, object]:
+def kind_item(kind: Kind, rel: str, path: Path) -> dict[str, object]:
     item: dict[str, object] = {"source": literal(rel)}
     sub = parent_of(rel).partition("/")[2]
     if sub:
@@ -129,22 +139,36 @@ def kind_item(kind: str, rel: str, path: Path) -> dict[str, object]:
 
 
 def disable_unresolvable_rendering(target: Path, draft: Draft) -> None:
-    """Turn off macro rendering for files using macros that nothing defines."""
+    """Turn off macro rendering for files that cannot be rendered: not UTF-8 text, or using
+    macros that nothing defines. Files are read as a build reads them (the draft's items each
+    name one file, so `yaml_path[1]` is the item of the file)."""
     profile = load_profile(target)
-    values = dict(predefined_values(profile))
-    for item in draft.items.get("settings", []):
-        source = str(item["source"])
-        values.update(load_settings(str(item["namespace"]), target.parent / source, source))
-    for kind in RENDERED_KINDS:
-        for item in draft.items.get(KIND_KEYS[kind], []):
-            source = unliteral(str(item["source"]))
-            text = (target.parent / source).read_bytes().decode("utf-8", errors="replace")
-            unknown = sorted({m.name for m in find_macros(text)} - values.keys())
-            if unknown:
-                item["render"] = False
-                draft.notes.append(
-                    f"{source}: uses undefined macros ({', '.join(unknown)}); render: false"
-                )
+    files, _ = resolve_sources(profile)
+    settings = [rf for rf in files if rf.spec.kind == "settings"]
+    values, problems = macro_table(profile, [settings_file(rf) for rf in settings])
+    if problems:
+        raise InputError(problems[0].render(settings[problems[0].index].rel_source))
+    for rf in files:
+        if rf.spec.kind not in RENDERED_KINDS or not rf.spec.render:
+            continue
+        reason = unrenderable(rf, values.keys())
+        if reason is not None:
+            draft.items[KINDS[rf.spec.kind].key][int(rf.spec.yaml_path[1])]["render"] = False
+            draft.notes.append(f"{rf.rel_source}: {reason}; render: false")
+
+
+def settings_file(rf: ResolvedFile) -> SettingsFile:
+    return SettingsFile(rf.name or "", rf.rel_source, rf.abs_path, rf.size, rf.mtime_ns)
+
+
+def unrenderable(rf: ResolvedFile, defined: Collection[str]) -> str | None:
+    """Why the file cannot be rendered as it is, or None."""
+    try:
+        text = read_template(rf.abs_path, rf.size, rf.mtime_ns, rf.rel_source)
+    except TemplateError as exc:
+        return exc.message
+    unknown = sorted({m.name for m in find_macros(text)} - set(defined))
+    return f"uses undefined macros ({', '.join(unknown)})" if unknown else None
 
 
 def walk_files(folder: Path) -> Iterator[Path]:
@@ -161,12 +185,6 @@ def parent_of(rel: str) -> str:
 def literal(path: str) -> str:
     """Escape glob characters so a file name like `a[1].txt` matches only itself."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in path)
-
-
-def unliteral(source: str) -> str:
-    for c in "*?[":
-        source = source.replace(f"[{c}]", c)
-    return source
 
 
 def write_yaml(
@@ -187,7 +205,7 @@ def write_yaml(
     if install:
         lines.append("install:")
         lines += [f"  {k}: {scalar(v)}" for k, v in install.items()]
-    for key in KIND_KEYS.values():
+    for key in (info.key for info in KINDS.values()):
         items = draft.items.get(key)
         if not items:
             continue

@@ -6,9 +6,10 @@ import os
 import unicodedata
 from collections.abc import Iterable
 
-from osbundle import kinds as families
+from osbundle import kinds
 from osbundle.diagnostics import Diagnostic, DocPath, format_doc_path
-from osbundle.model import KIND_DIRS, KIND_KEYS, Profile, ResolvedFile, SourceSpec
+from osbundle.kinds import KINDS, NAMED_KINDS, Family
+from osbundle.model import Profile, ResolvedFile, SourceSpec
 from osbundle.profile.walk import Match, Walker, split_relative
 
 
@@ -24,11 +25,11 @@ def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[D
     reported_kinds: set[str] = set()
     realpaths: dict[str, str] = {}
     for spec in profile.entries:
-        if not families.supported(family, spec.kind):
+        if not kinds.supported(family, spec.kind):
             if spec.kind not in reported_kinds:
                 reported_kinds.add(spec.kind)
-                message = families.unsupported_message(family, spec.kind)
-                diagnostics.append(spec_diagnostic(spec, message, (KIND_KEYS[spec.kind],)))
+                message = kinds.unsupported_message(family, spec.kind)
+                diagnostics.append(spec_diagnostic(spec, message, (KINDS[spec.kind].key,)))
             continue
         resolved, problems = resolve_spec(spec, realpaths)
         files.extend(resolved)
@@ -68,12 +69,15 @@ def resolve_spec(
     walker.expand(parts)
     if not walker.found and not walker.problems:
         return [], [f"source {spec.source!r} matches no file"]
-    prefix = "/".join([KIND_DIRS[spec.kind], *dest_parts]) + "/"
+    prefix = "/".join([KINDS[spec.kind].directory, *dest_parts]) + "/"
     matches = sorted(walker.found.values(), key=lambda m: m.rel_source)
     return [_resolved(spec, m, prefix) for m in matches], walker.problems
 
 
 def _resolved(spec: SourceSpec, match: Match, prefix: str) -> ResolvedFile:
+    name = None
+    if spec.kind in NAMED_KINDS:
+        name = spec.name or kinds.file_stem(os.path.basename(match.abs_path))
     return ResolvedFile(
         spec,
         match.abs_path,
@@ -82,29 +86,30 @@ def _resolved(spec: SourceSpec, match: Match, prefix: str) -> ResolvedFile:
         match.size,
         match.mtime_ns,
         bool(match.mode & 0o111),
+        name,
     )
 
 
 def in_kind_path(rf: ResolvedFile) -> str:
     """The path below the kind directory and `dest`: below the source's static prefix."""
     dest = "/".join(p for p in rf.spec.dest.split("/") if p not in ("", "."))
-    skip = len(KIND_DIRS[rf.spec.kind]) + 1 + (len(dest) + 1 if dest else 0)
+    skip = len(KINDS[rf.spec.kind].directory) + 1 + (len(dest) + 1 if dest else 0)
     return rf.bundle_path[skip:]
 
 
-def family_problems(family: str, resolved: list[ResolvedFile]) -> list[str]:
+def family_problems(family: Family, resolved: list[ResolvedFile]) -> list[str]:
     """Per-family rules for the files of one entry."""
     if not resolved:
         return []
     kind = resolved[0].spec.kind
     if family == "windows" and kind == "driver":
-        return families.windows_driver_problems([in_kind_path(rf) for rf in resolved])
-    if families.accepts_any_name(family, kind):
+        return kinds.windows_driver_problems([in_kind_path(rf) for rf in resolved])
+    if kinds.accepts_any_name(family, kind):
         return []
     return [
-        families.rejected_message(family, kind, rf.rel_source)
+        kinds.rejected_message(family, kind, rf.rel_source)
         for rf in resolved
-        if not families.accepts(family, kind, os.path.basename(rf.abs_path))
+        if not kinds.accepts(family, kind, os.path.basename(rf.abs_path))
     ]
 
 

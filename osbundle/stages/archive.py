@@ -10,12 +10,20 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from osbundle.interrupts import signals_held
-from osbundle.model import Compression, Member, Profile
+from osbundle.model import (
+    FILE_MODE,
+    METADATA,
+    SHA256SUMS,
+    Compression,
+    Member,
+    MemberDigest,
+    Profile,
+)
 from osbundle.observer import BuildObserver
 from osbundle.stages.metadata import inventory_json, metadata_json_of, sha256sums
 from osbundle.tarstream.header import HeaderEncoder
 from osbundle.tarstream.readers import ReaderPool
-from osbundle.tarstream.writer import ArchiveResult, BundleWriter, MemberDigest
+from osbundle.tarstream.writer import ArchiveResult, BundleWriter
 
 REPORT_EVERY = 0.05  # seconds between per-file progress reports
 
@@ -53,10 +61,10 @@ def archive(
             )
         digests, inventory = write_payload(pool, writer, profile.name, members, progress)
         metadata = metadata_json_of(profile, members, inventory)
-        metadata_digest = writer.add_bytes(f"{profile.name}/metadata.json", metadata, mode=0o644)
+        metadata_digest = writer.add_bytes(f"{profile.name}/{METADATA}", metadata, mode=FILE_MODE)
         sums = [(m.path, d.sha256) for m, d in zip(members, digests, strict=True)]
-        sums.append(("metadata.json", metadata_digest.sha256))
-        writer.add_bytes(f"{profile.name}/SHA256SUMS", sha256sums(sums), mode=0o644)
+        sums.append((METADATA, metadata_digest.sha256))
+        writer.add_bytes(f"{profile.name}/{SHA256SUMS}", sha256sums(sums), mode=FILE_MODE)
         return writer.close()
 
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from osbundle.model import Member, ResolvedFile
-from osbundle.profile.checks import effective_name
-
-# Kinds whose members carry a `name` in the bundle metadata (unattend id, settings namespace).
-NAMED_KINDS = frozenset({"unattend", "settings"})
+from osbundle.kinds import KINDS
+from osbundle.model import EXEC_MODE, FILE_MODE, Member, ResolvedFile
 
 
 def collect(files: Sequence[ResolvedFile]) -> tuple[Member, ...]:
@@ -19,15 +16,14 @@ def collect(files: Sequence[ResolvedFile]) -> tuple[Member, ...]:
 def member_for(resolved: ResolvedFile) -> Member:
     spec = resolved.spec
     executable = resolved.executable or spec.kind == "script"
-    renders = spec.render and spec.kind in ("unattend", "script")
     return Member(
         path=resolved.bundle_path,
         kind=spec.kind,
-        mode=0o755 if executable else 0o644,
+        mode=EXEC_MODE if executable else FILE_MODE,
         size=resolved.size,
         source=resolved.abs_path,
         mtime_ns=resolved.mtime_ns,
-        rendered=renders,
+        rendered=spec.render and KINDS[spec.kind].rendered,
         phase=spec.phase if spec.kind == "script" else None,
-        name=effective_name(resolved) if spec.kind in NAMED_KINDS else None,
+        name=resolved.name,
     )

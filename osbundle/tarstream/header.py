@@ -10,11 +10,12 @@ files: only the name, mode, size and checksum change between two headers of one 
 from __future__ import annotations
 
 from osbundle.errors import BuildError
+from osbundle.model import MODES
 
 BLOCK = 512
 RECORD = 10240  # archives are padded to a multiple of this, as GNU tar and tarfile do
 MAX_OCTAL_SIZE = 8**11  # sizes from 8 GiB on go into a pax `size` record
-ALLOWED_MODES = (0o644, 0o755)
+
 PAX_NAME = b"././@PaxHeader"
 
 _NAME, _PREFIX = 100, 155
@@ -111,7 +112,7 @@ class HeaderEncoder:
         self._mtime = mtime
         self._pax_mtime = mtime >= MAX_OCTAL_SIZE
         self._mtime_field = _octal(0 if self._pax_mtime else mtime, 12)
-        self._modes = {mode: _octal(mode, 8) for mode in ALLOWED_MODES}
+        self._modes = {mode: _octal(mode, 8) for mode in MODES}
         # The common member (ASCII name up to 100 bytes, size under 8 GiB) differs from the
         # next only in name, size and checksum: the rest is joined and summed once, here.
         self._middle = {mode: field + _IDS for mode, field in self._modes.items()}

@@ -14,7 +14,6 @@ Memory is bounded by the ring (2 slots per reader plus 2, about 1.1 MiB each).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import mmap
 import os
 import signal
@@ -25,14 +24,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import NoReturn
 
-import xxhash
-
 from osbundle.errors import BuildError
 from osbundle.interrupts import release_all
-from osbundle.model import Member
+from osbundle.model import Member, MemberDigest
+from osbundle.tarstream.digest import digest_bytes
 from osbundle.tarstream.header import BLOCK, HeaderEncoder, pad_length
-from osbundle.tarstream.sourcefile import check_stat, open_source, read_exactly
-from osbundle.tarstream.writer import MemberDigest
+from osbundle.tarstream.sourcefile import check_stat, fstat, open_source, read_exactly
 
 SMALL_FILE = 256 << 10  # files up to this size go to the readers; larger ones stream in-process
 SLOT_TAR = 1 << 20  # tar bytes of one batch at most
@@ -260,11 +257,11 @@ def _encode(
     fd = open_source(source, size, member.mtime_ns)
     try:
         read_exactly(fd, source, tar[pos : pos + size + 1], size)
-        check_stat(source, os.fstat(fd), size, member.mtime_ns)
+        check_stat(source, fstat(fd, source), size, member.mtime_ns)
     finally:
         os.close(fd)
     data = tar[pos : pos + size]
-    digest = (hashlib.sha256(data).hexdigest() + xxhash.xxh3_128_hexdigest(data)).encode()
+    digest = "".join(digest_bytes(data)).encode()
     pos += size
     pad = pad_length(size)
     tar[pos : pos + pad] = _ZEROS[:pad]

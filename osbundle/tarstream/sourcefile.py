@@ -1,7 +1,10 @@
-"""Reading a source file the way the archive trusts it: the regular file collected, unchanged.
+"""The one way osbundle reads a profile's file: the regular file that was collected, unchanged.
 
-Shared by the archiver and its reader processes (readers.py), so both make the same checks
-and report a changed file with the same words.
+Every byte read from a profile goes through here: the archiver and its reader processes, the
+render stage, `plan`'s digests, the macro checks of `validate`, `init`. So each reader makes the
+same checks (no final symlink, no FIFO hang, a regular file, the size and mtime seen when the
+profile was collected, read exactly to its end) and reports a problem in the same words, naming
+the source, never the bundle being written.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def open_source(source: StrPath, size: int, mtime_ns: int) -> int:
             raise BuildError(f"{source}: is a symbolic link, not a regular file") from exc
         raise BuildError(f"cannot open {source}: {exc.strerror}") from exc
     try:
-        st = os.fstat(fd)
+        st = fstat(fd, source)
         if not stat.S_ISREG(st.st_mode):
             raise BuildError(f"{source}: not a regular file")
         check_stat(source, st, size, mtime_ns)
@@ -35,6 +38,13 @@ def open_source(source: StrPath, size: int, mtime_ns: int) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def fstat(fd: int, source: StrPath) -> os.stat_result:
+    try:
+        return os.fstat(fd)
+    except OSError as exc:
+        raise read_error(source, exc) from exc
 
 
 def check_stat(source: StrPath, st: os.stat_result, size: int, mtime_ns: int) -> None:
@@ -47,29 +57,54 @@ def check_stat(source: StrPath, st: os.stat_result, size: int, mtime_ns: int) ->
         raise BuildError(f"{source}: modified since the profile was collected; rebuild")
 
 
-def read_exactly(fd: int, source: StrPath, view: memoryview, size: int) -> None:
-    """Read the whole file into `view[:size]`; `view` holds one byte more.
+def read_some(fd: int, source: StrPath, view: memoryview, remaining: int, size: int) -> int:
+    """One read into `view` of a file that has `remaining` of its `size` bytes left to read.
 
-    Each read asks for one byte more than is left: getting it means the file grew; getting
-    less is its end, which spares a separate probe read.
+    It asks for one byte more than is left when `view` has room: getting it means the file
+    grew; getting less is its end, which spares a separate probe read at the end.
     """
+    try:
+        n = os.readv(fd, [view[: remaining + 1]])
+    except OSError as exc:
+        raise read_error(source, exc) from exc
+    if n > remaining:
+        raise grew(source, size)
+    if n == 0 and remaining:
+        raise shrank(source, size, size - remaining)
+    return n
+
+
+def read_exactly(fd: int, source: StrPath, view: memoryview, size: int) -> None:
+    """Read the whole file into `view[:size]`; `view` holds one byte more."""
     got = 0
     while True:
-        n = os.readv(fd, [view[got : size + 1]])
+        n = read_some(fd, source, view[got:], size - got, size)
         got += n
-        if got > size:
-            raise grew(source, size)
         if got == size:
             return
-        if n == 0:
-            raise shrank(source, size, got)
+
+
+def read_whole(source: StrPath, size: int, mtime_ns: int) -> bytes:
+    """The whole file, as it was collected; callers cap `size` first (settings, templates)."""
+    buffer = memoryview(bytearray(size + 1))
+    fd = open_source(source, size, mtime_ns)
+    try:
+        read_exactly(fd, source, buffer, size)
+        check_stat(source, fstat(fd, source), size, mtime_ns)
+    finally:
+        os.close(fd)
+    return bytes(buffer[:size])
+
+
+def read_error(source: StrPath, exc: OSError) -> BuildError:
+    return BuildError(f"cannot read {source}: {exc.strerror or exc}")
 
 
 def grew(source: StrPath, size: int) -> BuildError:
-    return BuildError(f"{source}: file grew while it was archived (more than {size} bytes)")
+    return BuildError(f"{source}: file grew while it was read (more than {size} bytes)")
 
 
 def shrank(source: StrPath, size: int, got: int) -> BuildError:
     return BuildError(
-        f"{source}: file shrank while it was archived (end of file after {got} of {size} bytes)"
+        f"{source}: file shrank while it was read (end of file after {got} of {size} bytes)"
     )

@@ -13,35 +13,28 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import xxhash
 
 from osbundle.errors import BuildError, Cancelled
-from osbundle.model import Compression
-from osbundle.tarstream.deflate import BLOCK_SIZE, GzipBlockWriter, spec_for
+from osbundle.model import Compression, MemberDigest
+from osbundle.tarstream.deflate import BLOCK_SIZE, GzipBlockWriter, Sink, spec_for
+from osbundle.tarstream.digest import digest_bytes, read_probe
 from osbundle.tarstream.header import BLOCK, RECORD, HeaderEncoder, pad_length
 from osbundle.tarstream.sourcefile import (
     StrPath,
     check_stat,
+    fstat,
     grew,
     open_source,
+    read_error,
     read_exactly,
-    shrank,
+    read_some,
 )
-
-__all__ = ["ArchiveResult", "BundleWriter", "Compression", "MemberDigest"]
 
 PROGRESS_STEP = 4 << 20
 _ZEROS = bytes(RECORD)
-
-
-@dataclass(frozen=True, slots=True)
-class MemberDigest:
-    name: str  # the full archive member name
-    size: int
-    sha256: str
-    xxh3_128: str
 
 
 @dataclass(frozen=True)
@@ -65,7 +58,7 @@ class BundleWriter:
 
     def __init__(
         self,
-        out: BinaryIO,
+        out: Sink,
         *,
         mtime: int,
         compression: Compression = "default",
@@ -110,16 +103,16 @@ class BundleWriter:
         fd = open_source(source, size, mtime_ns)
         try:
             if size > BLOCK_SIZE:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                advise_sequential(fd, source)
             self._put(header)
             small = self._read_in_block(fd, source, size)
             if small is not None:
                 sha256, xxh = small
             else:
-                sha256, xxh, at_eof = self._stream_fd(fd, source, size)
-                if not at_eof and os.read(fd, 1):
+                sha256, xxh, probed = self._stream_fd(fd, source, size)
+                if not probed and read_probe(fd, source):
                     raise grew(source, size)
-            check_stat(source, os.fstat(fd), size, mtime_ns)
+            check_stat(source, fstat(fd, source), size, mtime_ns)
             self._put(_ZEROS[: pad_length(size)])
         except BaseException:
             self._state = "failed"  # part of the member is out: the tar stream is broken
@@ -158,10 +151,7 @@ class BundleWriter:
             self._state = "failed"
             raise
         self._payload += len(data)
-        digest = MemberDigest(
-            name, len(data), hashlib.sha256(data).hexdigest(), xxhash.xxh3_128_hexdigest(data)
-        )
-        return self._end_member(digest)
+        return self._end_member(MemberDigest(name, len(data), *digest_bytes(data)))
 
     def close(self) -> ArchiveResult:
         """End-of-archive blocks, zero padding to 10240 bytes, final deflate block, gzip trailer."""
@@ -254,14 +244,13 @@ class BundleWriter:
         self._payload += size
         if self._payload - self._reported >= PROGRESS_STEP:
             self._report()
-        return hashlib.sha256(chunk).hexdigest(), xxhash.xxh3_128_hexdigest(chunk)
+        return digest_bytes(chunk)
 
     def _stream_fd(self, fd: int, source: StrPath, size: int) -> tuple[str, str, bool]:
         """Read exactly `size` bytes into the tar stream, hashing each chunk as it lands.
 
-        Each read asks for one byte more than is left when the block has room: getting it means
-        the file grew; getting less is end of file, which spares a separate probe read (the
-        third value says whether that happened).
+        The third value says whether the last read also probed for a byte past the end
+        (`sourcefile.read_some`), which spares a separate probe read.
         """
         sha256 = hashlib.sha256()
         xxh = xxhash.xxh3_128()
@@ -269,12 +258,8 @@ class BundleWriter:
         while True:
             self._poll_stop()
             view = self._space()
-            want = min(len(view), remaining + 1)
-            n = os.readv(fd, [view[:want]])
-            if n > remaining:
-                raise grew(source, size)
-            if n == 0 and remaining:
-                raise shrank(source, size, size - remaining)
+            probed = len(view) > remaining
+            n = read_some(fd, source, view, remaining, size)
             chunk = view[:n]
             sha256.update(chunk)
             xxh.update(chunk)
@@ -284,7 +269,16 @@ class BundleWriter:
             if self._payload - self._reported >= PROGRESS_STEP:
                 self._report()
             if not remaining:
-                return sha256.hexdigest(), xxh.hexdigest(), n < want
+                return sha256.hexdigest(), xxh.hexdigest(), probed
+
+
+def advise_sequential(fd: int, source: StrPath) -> None:
+    """Read-ahead for a large source; where the call is missing (macOS) the kernel's default."""
+    if hasattr(os, "posix_fadvise"):
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        except OSError as exc:
+            raise read_error(source, exc) from exc
 
 
 def _first_duplicate(digests: Sequence[MemberDigest], taken: set[str]) -> str:

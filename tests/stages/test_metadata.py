@@ -3,22 +3,47 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osbundle.model import Kind, Member, OsSpec, Profile
-from osbundle.stages.metadata import (
-    canonical_json,
-    inventory_item,
-    metadata_document,
-    metadata_json,
-    sha256sums,
-)
-from osbundle.tarstream.writer import MemberDigest
+from osbundle.kinds import Kind
+from osbundle.model import Member, MemberDigest, OsSpec, Profile, canonical_json
+from osbundle.stages.metadata import metadata_json, profile_fields, sha256sums
+from tests.factory import PROFILES
+
+
+# The oracle: metadata.json as one document encoded canonically, which the stage's item-by-item
+# writer must reproduce byte for byte.
+def metadata_document(
+    profile: Profile, members: Sequence[Member], digests: Sequence[MemberDigest]
+) -> dict[str, Any]:
+    return {
+        **profile_fields(profile, members),
+        "members": [inventory_item(m, d) for m, d in zip(members, digests, strict=True)],
+    }
+
+
+def inventory_item(member: Member, digest: MemberDigest) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "path": member.path,
+        "kind": member.kind,
+        "size": digest.size,
+        "mode": f"{member.mode:04o}",
+        "sha256": digest.sha256,
+        "xxh3_128": digest.xxh3_128,
+    }
+    if member.phase is not None:
+        item["phase"] = member.phase
+    if member.name is not None:
+        item["name"] = member.name
+    if member.rendered:
+        item["rendered"] = True
+    return item
 
 
 def test_canonical_json_is_sorted_compact_utf8_with_newline() -> None:
@@ -60,7 +85,7 @@ def test_real_metadata_of_every_example_validates_against_the_shipped_schema(
     from osbundle.resources import load_schema
 
     validator = Draft202012Validator(load_schema("metadata.schema.json"))
-    examples = Path(__file__).resolve().parents[2] / "profiles"
+    examples = PROFILES
     profiles = sorted(p.parent for p in examples.rglob("profile.yaml"))
     assert len(profiles) >= 5
     for profile in profiles:

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.factory import make_profile
+from tests.factory import REPO, make_profile
 
-REPO = Path(__file__).resolve().parents[1]
 WINDOWS = REPO / "profiles" / "windows-2016-datacenter"
 
 

@@ -34,7 +34,7 @@ from osbundle.tarstream.readers import (
     small_file_size,
 )
 from osbundle.tarstream.writer import ArchiveResult
-from tests.factory import make_profile
+from tests.factory import REPO, make_profile
 
 MTIME = 315532800
 
@@ -283,7 +283,7 @@ def test_readers_end_when_the_archiver_is_killed(tmp_path: Path) -> None:
         [sys.executable, "-c", READERS_THEN_WAIT, str(root)],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=REPO,
     )
     assert main.stdout is not None
     pids = [int(p) for p in main.stdout.readline().split()]

@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from osbundle.errors import BuildError, Cancelled
+from osbundle.model import MemberDigest
 from osbundle.tarstream.deflate import BLOCK_SIZE
-from osbundle.tarstream.writer import PROGRESS_STEP, ArchiveResult, BundleWriter, MemberDigest
+from osbundle.tarstream.writer import PROGRESS_STEP, ArchiveResult, BundleWriter
 
 MTIME = 315532800
 component = st.text(

@@ -9,8 +9,8 @@ import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from osbundle.macros.grammar import value_text
-from osbundle.macros.render import RenderError, Scalar, render_text
+from osbundle.macros.grammar import RenderError, Scalar, value_text
+from osbundle.macros.render import render_text
 
 TEXT = st.text(st.characters(codec="utf-8"))
 SCALARS = st.one_of(

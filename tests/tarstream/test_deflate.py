@@ -115,7 +115,7 @@ class FailingOut(io.RawIOBase):
 
 def test_write_error_surfaces_in_the_caller_without_hanging() -> None:
     out = FailingOut(fail_after=100)
-    gz = GzipBlockWriter(out, SMALL_SPEC, 2)  # type: ignore[arg-type]
+    gz = GzipBlockWriter(out, SMALL_SPEC, 2)
     block = sample(BLOCK_SIZE)
 
     def push_blocks() -> None:

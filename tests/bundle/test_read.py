@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tracemalloc
 import zlib
 from collections.abc import Callable
@@ -14,7 +13,8 @@ from hypothesis import strategies as st
 
 import osbundle.bundle.read as bundle_reader
 import osbundle.bundle.tarread as tarread
-from osbundle.bundle.read import inspect_bundle, scan_bundle
+from osbundle.bundle.inspect import inspect_bundle
+from osbundle.bundle.read import scan_bundle
 from osbundle.bundle.tarread import parse_pax
 from osbundle.bundle.unpack import unpack_bundle
 from osbundle.bundle.verify import verify_bundle
@@ -244,46 +244,6 @@ def test_memory_stays_bounded_for_a_large_member(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert report.ok, report.problems
     assert peak < 12 << 20  # one 1 MiB chunk plus buffers, never the 48 MiB member
-
-
-def test_inspect_reports_metadata_members_and_sizes(tmp_path: Path) -> None:
-    tar = bf.tar_bytes(bf.bundle_entries())
-    archive = bf.gzip_bytes(tar)
-    bundle = bf.write_bundle(tmp_path, archive)
-    info = inspect_bundle(bundle)
-    assert info.profile_name == bf.TOP
-    assert info.gzip_size == len(archive)
-    assert info.tar_size == len(tar)
-    assert info.member_count == len(bf.windows_members()) + 2
-    assert info.metadata == bf.metadata_doc(bf.Profile(), bf.windows_members())
-    expected = [
-        (f"{bf.TOP}/{m.path}", m.path, len(m.data), m.mode, m.kind) for m in bf.windows_members()
-    ]
-    assert [(m.name, m.path, m.size, m.mode, m.kind) for m in info.members] == expected
-    inventory = {i["path"]: i["sha256"] for i in info.metadata["members"]}
-    assert all(m.sha256 == inventory[m.path] for m in info.members)
-    as_json = json.loads(json.dumps(info.to_json()))
-    assert as_json["members"][0]["mode"] == "0644"
-    assert as_json["tarSize"] == len(tar)
-    text = info.describe()
-    assert "windows 2016 x86_64" in text
-    assert "0755" in text
-    assert "custom/scripts/post.ps1" in text
-
-
-def test_inspect_rejects_metadata_that_breaks_its_schema(tmp_path: Path) -> None:
-    entries = bf.bundle_entries()
-    name, _, mode = entries[-2]
-    entries[-2] = (name, b'{"formatVersion":2}\n', mode)
-    bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bf.tar_bytes(entries)))
-    with pytest.raises(BundleError, match="does not match its schema"):
-        inspect_bundle(bundle)
-
-
-def test_inspect_without_metadata(tmp_path: Path) -> None:
-    bundle = bf.write_bundle(tmp_path, tar_case(GOOD))
-    with pytest.raises(BundleError, match=r"no metadata\.json"):
-        inspect_bundle(bundle)
 
 
 def test_long_and_unicode_names_use_pax_path(tmp_path: Path) -> None:

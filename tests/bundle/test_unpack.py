@@ -16,12 +16,11 @@ from hypothesis import strategies as st
 from osbundle.bundle.unpack import unpack_bundle
 from osbundle.bundle.unpack_profile import located, profile_document, yaml_string
 from osbundle.errors import BundleError, InputError
-from osbundle.model import KIND_DIRS
+from osbundle.kinds import KINDS
 from osbundle.profile.walk import Walker, split_relative
 from osbundle.yaml.reader import parse_yaml
 from tests import bundle_factory as bf
-
-PROFILES = Path(__file__).resolve().parent.parent / "profiles"
+from tests.factory import PROFILES
 
 
 def tree(root: Path) -> dict[str, int]:
@@ -171,12 +170,12 @@ NAME_CHARS = st.text(alphabet=st.sampled_from("ab.-_[]*?!\\ é"), min_size=1, ma
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.sampled_from(sorted(KIND_DIRS.values())),
+    st.sampled_from(sorted(info.directory for info in KINDS.values())),
     st.lists(NAME_CHARS, min_size=1, max_size=3),
 )
 def test_source_and_dest_land_the_file_on_its_bundle_path(kind_dir: str, parts: list[str]) -> None:
     """The real source walker, given the written `source`, finds the file at the same path."""
-    kind = next(k for k, d in KIND_DIRS.items() if d == kind_dir)
+    kind = next(k for k, info in KINDS.items() if info.directory == kind_dir)
     path = "/".join([kind_dir, *parts])
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp, path)

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from osbundle.model import Family, Kind, OsSpec, Position, Profile, SourceSpec
+from osbundle.kinds import Family, Kind
+from osbundle.model import OsSpec, Position, Profile, SourceSpec
 from osbundle.profile.sources import collision_key, resolve_sources
 
 

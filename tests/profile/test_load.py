@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from osbundle.errors import InputError, ProfileInvalid
-from osbundle.profile.load import check_profile, default_name, file_stem, load_profile
+from osbundle.kinds import file_stem
+from osbundle.profile.load import check_profile, default_name, load_profile
 
 HEAD = {"id": "a|b", "name": "p", "os": {"family": "rhel", "release": "9", "arch": "x86_64"}}
 

@@ -15,8 +15,9 @@ from osbundle.cli.render import render_report
 from osbundle.diagnostics import DocPath
 from osbundle.errors import InputError
 from osbundle.profile.validate import check_paths, discover_profiles
+from tests.factory import PROFILES
 
-EXAMPLES = Path(__file__).parent.parent / "profiles"
+EXAMPLES = PROFILES
 
 # Per family and kind: a file name suffix that family accepts.
 SUFFIXES: dict[str, dict[str, str]] = {

@@ -49,9 +49,7 @@ def test_exact_sizes(pipe: tuple[int, int], data: bytes, size: int) -> None:
 def test_one_byte_more_is_growth(pipe: tuple[int, int], data: bytes, size: int) -> None:
     r, w = pipe
     feed(w, data)
-    with pytest.raises(
-        BuildError, match=rf"p: file grew while it was archived \(more than {size} "
-    ):
+    with pytest.raises(BuildError, match=rf"p: file grew while it was read \(more than {size} "):
         read_exactly(r, "p", memoryview(bytearray(size + 1)), size)
 
 

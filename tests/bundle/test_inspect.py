@@ -1,0 +1,55 @@
+"""inspect_bundle: metadata and members of a bundle, read in one pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from osbundle.bundle.inspect import inspect_bundle
+from osbundle.cli.render import bundle_text
+from osbundle.errors import BundleError
+from tests import bundle_factory as bf
+
+
+def test_inspect_reports_metadata_members_and_sizes(tmp_path: Path) -> None:
+    tar = bf.tar_bytes(bf.bundle_entries())
+    archive = bf.gzip_bytes(tar)
+    bundle = bf.write_bundle(tmp_path, archive)
+    info = inspect_bundle(bundle)
+    assert info.profile_name == bf.TOP
+    assert info.gzip_size == len(archive)
+    assert info.tar_size == len(tar)
+    assert info.member_count == len(bf.windows_members()) + 2
+    assert info.metadata == bf.metadata_doc(bf.Profile(), bf.windows_members())
+    expected = [
+        (f"{bf.TOP}/{m.path}", m.path, len(m.data), m.mode, m.kind) for m in bf.windows_members()
+    ]
+    assert [(m.name, m.path, m.size, m.mode, m.kind) for m in info.members] == expected
+    inventory = {i["path"]: i["sha256"] for i in info.metadata["members"]}
+    assert all(m.sha256 == inventory[m.path] for m in info.members)
+    as_json = json.loads(json.dumps(info.to_json()))
+    assert as_json["members"][0]["mode"] == "0644"
+    assert as_json["tarSize"] == len(tar)
+    text = bundle_text(info)
+    assert "windows 2016 x86_64" in text
+    assert "0755" in text
+    assert "custom/scripts/post.ps1" in text
+
+
+def test_inspect_rejects_metadata_that_breaks_its_schema(tmp_path: Path) -> None:
+    entries = bf.bundle_entries()
+    name, _, mode = entries[-2]
+    entries[-2] = (name, b'{"formatVersion":2}\n', mode)
+    bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bf.tar_bytes(entries)))
+    with pytest.raises(BundleError, match="does not match its schema"):
+        inspect_bundle(bundle)
+
+
+def test_inspect_without_metadata(tmp_path: Path) -> None:
+    bundle = bf.write_bundle(
+        tmp_path, bf.gzip_bytes(bf.finish_tar(bf.regular("p/custom/files/ok.txt", b"ok\n")))
+    )
+    with pytest.raises(BundleError, match=r"no metadata\.json"):
+        inspect_bundle(bundle)
