@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from osbundle.cli.progress import JobStoreObserver
 from osbundle.jobs import procid
-from osbundle.jobs.sqlite import open_store
+from osbundle.jobs.progress import JobStoreObserver
+from osbundle.jobs.store import open_store
 from osbundle.model import BuildRequest
 from osbundle.observer import NullObserver
 from osbundle.pipeline import build_bundle

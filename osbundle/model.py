@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from osbundle.diagnostics import DocPath
 from osbundle.kinds import Family, Kind
@@ -23,6 +23,12 @@ MODES = (FILE_MODE, EXEC_MODE)
 # Member mtime when SOURCE_DATE_EPOCH is unset: 1980-01-01T00:00:00Z (zip's epoch, and what
 # other reproducible-build tools use), so that unset builds are reproducible too.
 DEFAULT_EPOCH = 315532800
+
+
+class ByteSink(Protocol):
+    """Anything the archive can be written to: a file, a destination's upload stream."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 def compact_json(value: Any) -> str:
@@ -153,7 +159,7 @@ class BuildResult:
     filename: str
     job_id: str
     result: Literal["success", "failed"]
-    messages: tuple[str, ...]
+    messages: tuple[str, ...] = ()
     path: str = ""  # absolute path of the bundle ("" when failed)
     sha256: str = ""
     tar_sha256: str = ""
@@ -167,12 +173,36 @@ class BuildResult:
         """The result of a build that did not complete: the one constructor for it."""
         return cls(filename="", job_id=job_id, result="failed", messages=(message,))
 
-    def to_json(self) -> dict[str, Any]:
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BuildResult:
+        """`to_json` read back (a job's stored result); missing fields keep their defaults."""
+        return cls(
+            filename=str(data.get("filename", "")),
+            job_id=str(data.get("jobID", "")),
+            result="success" if data.get("result") == "success" else "failed",
+            messages=tuple(str(m) for m in data.get("messages", ())),
+            path=str(data.get("path", "")),
+            sha256=str(data.get("sha256", "")),
+            tar_sha256=str(data.get("tarSha256", "")),
+            size=int(data.get("size", 0)),
+            members=int(data.get("members", 0)),
+            seconds=float(data.get("seconds", 0.0)),
+            compressor=str(data.get("compressor", "")),
+        )
+
+    def appliance_json(self) -> dict[str, Any]:
+        """The four fields the appliance answers an export with."""
         return {
             "filename": self.filename,
             "jobID": self.job_id,
             "result": self.result,
             "messages": list(self.messages),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The appliance's fields, then where the bundle went and what it is."""
+        return {
+            **self.appliance_json(),
             "path": self.path,
             "sha256": self.sha256,
             "tarSha256": self.tar_sha256,

@@ -1,6 +1,8 @@
 """The whole build on one screen: a flat script of `verb_noun(ctx)` steps.
 
 `prepare` is the part `plan` shares: load and check the profile, collect and render members.
+The archive streams into an upload of the request's destination (destinations/), which makes
+the bundle appear, with its `.sha256`, only when it is complete.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from osbundle.errors import BuildError
+from osbundle.destinations.base import Destination, Upload
+from osbundle.destinations.resolve import destination_for
 from osbundle.gcpause import collector_paused
 from osbundle.interrupts import signals_held
-from osbundle.model import BuildRequest, BuildResult, Member, Profile
+from osbundle.model import DEFAULT_EPOCH, BuildRequest, BuildResult, Member, Profile
 from osbundle.observer import BuildObserver, NullObserver
 from osbundle.profile.validate import load_checked_profile
 from osbundle.stages import archive, collect, export, render
@@ -27,30 +30,36 @@ class BuildContext:
     request: BuildRequest
     observer: BuildObserver
     job_id: str
+    destination: Destination
     started: float = field(default_factory=time.monotonic)
     profile: Profile | None = None
     members: tuple[Member, ...] = ()
-    output: export.Output | None = None
+    upload: Upload | None = None
     archived: ArchiveResult | None = None
 
 
 def build_bundle(
-    request: BuildRequest, observer: BuildObserver | None = None, job_id: str = ""
+    request: BuildRequest,
+    observer: BuildObserver | None = None,
+    job_id: str = "",
+    destination: Destination | None = None,
 ) -> BuildResult:
-    """Build one bundle. Raises InputError (bad profile), BuildError or Cancelled."""
+    """Build one bundle into `destination` (default: the request's). Raises InputError (bad
+    profile), BuildError or Cancelled."""
+    target = destination if destination is not None else destination_for(request)
     # The per-member records die with the context, before the collector resumes.
     with collector_paused():
-        return run_steps(BuildContext(request, observer or NullObserver(), job_id))
+        return run_steps(BuildContext(request, observer or NullObserver(), job_id, target))
 
 
 def run_steps(ctx: BuildContext) -> BuildResult:
     prepare_members(ctx)
     try:
-        open_output(ctx)
+        open_upload(ctx)
         write_archive(ctx)
-        commit_output(ctx)
+        publish_bundle(ctx)
     except BaseException:
-        discard_output(ctx)
+        discard_upload(ctx)
         raise
     return build_result(ctx)
 
@@ -80,57 +89,45 @@ def prepare_members(ctx: BuildContext) -> None:
     ctx.profile, ctx.members = prepared.profile, prepared.members
 
 
-def open_output(ctx: BuildContext) -> None:
+def open_upload(ctx: BuildContext) -> None:
     epoch = ctx.request.source_date_epoch
-    filename = export.bundle_filename(
-        the_profile(ctx).name, time.time() if epoch is None else epoch
-    )
-    with signals_held():  # until the claim is recorded here, for discard_output
-        ctx.output = export.open_output(
-            ctx.request.outdir, filename, ctx.job_id, force=ctx.request.force
-        )
+    name = export.bundle_filename(the_profile(ctx).name, time.time() if epoch is None else epoch)
+    with signals_held():  # until the claim is recorded here, for discard_upload
+        ctx.upload = ctx.destination.open(name, ctx.job_id, force=ctx.request.force)
 
 
 def write_archive(ctx: BuildContext) -> None:
     ctx.observer.stage("archive")
-    assert ctx.output is not None
     epoch = ctx.request.source_date_epoch
-    try:
-        ctx.archived = archive.archive(
-            the_profile(ctx),
-            ctx.members,
-            ctx.output.file,
-            mtime=export.DEFAULT_EPOCH if epoch is None else epoch,
-            compression=ctx.request.compression,
-            threads=ctx.request.threads or os.cpu_count() or 1,
-            observer=ctx.observer,
-        )
-    except OSError as exc:  # the output side failed (disk full, I/O error): name the bundle
-        raise BuildError(export.describe_os_error(exc, ctx.output.final)) from exc
+    ctx.archived = archive.archive(
+        the_profile(ctx),
+        ctx.members,
+        the_upload(ctx).file,
+        mtime=DEFAULT_EPOCH if epoch is None else epoch,
+        compression=ctx.request.compression,
+        threads=ctx.request.threads or os.cpu_count() or 1,
+        observer=ctx.observer,
+    )
 
 
-def commit_output(ctx: BuildContext) -> None:
+def publish_bundle(ctx: BuildContext) -> None:
     ctx.observer.stage("export")
-    assert ctx.output is not None
-    assert ctx.archived is not None
-    export.commit_output(ctx.output, ctx.archived.sha256, force=ctx.request.force)
+    export.publish(the_upload(ctx), the_archive(ctx).sha256)
 
 
-def discard_output(ctx: BuildContext) -> None:
-    if ctx.output is not None:
-        export.discard_output(ctx.output)
+def discard_upload(ctx: BuildContext) -> None:
+    if ctx.upload is not None:
+        ctx.upload.discard()
 
 
 def build_result(ctx: BuildContext) -> BuildResult:
-    assert ctx.output is not None
-    assert ctx.archived is not None
-    archived = ctx.archived
+    upload, archived = the_upload(ctx), the_archive(ctx)
     return BuildResult(
-        filename=ctx.output.final.name,
+        filename=upload.name,
         job_id=ctx.job_id,
         result="success",
         messages=(),
-        path=str(ctx.output.final.resolve()),
+        path=upload.location,
         sha256=archived.sha256,
         tar_sha256=archived.tar_sha256,
         size=archived.size,
@@ -141,5 +138,15 @@ def build_result(ctx: BuildContext) -> BuildResult:
 
 
 def the_profile(ctx: BuildContext) -> Profile:
-    assert ctx.profile is not None, "load_profile_step runs first"
+    assert ctx.profile is not None, "prepare_members runs first"
     return ctx.profile
+
+
+def the_upload(ctx: BuildContext) -> Upload:
+    assert ctx.upload is not None, "open_upload runs first"
+    return ctx.upload
+
+
+def the_archive(ctx: BuildContext) -> ArchiveResult:
+    assert ctx.archived is not None, "write_archive runs first"
+    return ctx.archived

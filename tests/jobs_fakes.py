@@ -2,7 +2,9 @@
 
 A fake build behaves like the real one towards the job machinery: stages, byte progress,
 `should_stop` polling, a `.<bundle>.tmp-<jobID>` file while it writes, an atomic rename at the end.
-Its behaviour comes from `fake.json` in the "profile" directory.
+Its behaviour comes from `fake.json` in the "profile" directory. With `hold_at` it stops before
+that file and waits, polling `should_stop`, until the test calls `release`: tests wait for
+events, not for time to pass.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from osbundle.errors import BuildError, Cancelled
-from osbundle.jobs.sqlite import open_store
+from osbundle.jobs.store import open_store
 from osbundle.model import BuildRequest, BuildResult
 from osbundle.observer import BuildObserver
 
@@ -31,6 +33,26 @@ class FakeSpec:
     crash: bool = False  # raise ValueError after archiving
     leave_temp: bool = False  # do not clean up the temp file on failure (run_job must)
     name: str = "fake"
+    hold_at: int = -1  # before this file, wait until released (or asked to stop)
+
+
+GATE = "go"
+HOLD_POLL_S = 0.01
+
+
+def release(profile_dir: Path) -> None:
+    """Let a fake build that holds go on."""
+    (profile_dir / GATE).write_text("")
+
+
+def hold(profile_dir: Path, observer: BuildObserver, counts: tuple[int, int, int, int]) -> None:
+    """Wait for the gate; meanwhile report the same progress, as a build inside a large member
+    does, so the job store's throttled writes catch up with it."""
+    while not (profile_dir / GATE).exists():
+        if observer.should_stop():
+            raise Cancelled("cancel requested")
+        observer.progress(*counts)
+        time.sleep(HOLD_POLL_S)
 
 
 def write_fake_profile(directory: Path, spec: FakeSpec) -> Path:
@@ -52,6 +74,8 @@ def fake_build(request: BuildRequest, observer: BuildObserver, job_id: str) -> B
     try:
         with temp.open("wb") as out:
             for i in range(spec.files):
+                if i == spec.hold_at:
+                    hold(request.profile_dir, observer, (i * spec.size, total, i, spec.files))
                 if observer.should_stop():
                     raise Cancelled("cancel requested")
                 out.write(b"x" * spec.size)

@@ -13,22 +13,24 @@ import sys
 import tarfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from osbundle.destinations import local
+from osbundle.destinations.local import LocalDestination, LocalUpload
 from osbundle.errors import BuildError, Cancelled, InputError, ProfileInvalid
-from osbundle.jobs import worker
+from osbundle.interrupts import cancel_on_signals
 from osbundle.model import BuildRequest, BuildResult
 from osbundle.observer import NullObserver
 from osbundle.pipeline import build_bundle
-from osbundle.stages import export
-from tests.factory import make_profile
+from tests.factory import REPO, make_profile
 
 EPOCH = 1700000000
-REPO = Path(__file__).resolve().parents[1]
 
 
 def build(profile: Path, outdir: Path, **options: object) -> BuildResult:
@@ -355,26 +357,22 @@ def test_build_makes_every_check_validate_makes(tmp_path: Path) -> None:
 
 def interrupted_build(profile: Path, outdir: Path, **options: object) -> None:
     """A build under the CLI's signal handling that a SIGINT the test sends must cancel."""
-    worker.install_signal_handlers()
-    try:
-        with pytest.raises(Cancelled):
-            build(profile, outdir, **options)
-    finally:
-        worker.restore_signal_handlers()
+    with cancel_on_signals(), pytest.raises(Cancelled):
+        build(profile, outdir, **options)
 
 
 def test_an_interrupt_as_the_output_is_claimed_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    claim = export.open_output
+    claim = LocalDestination.open
 
-    def claim_then_interrupt(*args: object, **kwargs: object) -> export.Output:
-        output = claim(*args, **kwargs)  # type: ignore[arg-type]
+    def claim_then_interrupt(self: LocalDestination, *args: Any, **kwargs: Any) -> LocalUpload:
+        upload = claim(self, *args, **kwargs)
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C just after the lock and temp file exist
         time.sleep(0.05)
-        return output
+        return upload
 
-    monkeypatch.setattr(export, "open_output", claim_then_interrupt)
+    monkeypatch.setattr(LocalDestination, "open", claim_then_interrupt)
     interrupted_build(make_profile(tmp_path / "p", {"a.txt": b"a"}), tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -383,30 +381,41 @@ def test_an_interrupt_as_threads_start_stops_them_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     start_new_thread = threading._start_new_thread  # type: ignore[attr-defined]
+    started: list[int] = []  # the kernel's ids of the threads this build starts
 
-    def interrupted(function: object, args: tuple[object, ...]) -> int:
-        ident = int(start_new_thread(function, args))
+    def interrupted(function: Callable[..., object], args: tuple[object, ...]) -> int:
+        def run(*inner: object) -> object:
+            started.append(threading.get_native_id())
+            return function(*inner)
+
+        ident = int(start_new_thread(run, args))
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C as soon as an archive thread runs
         return ident
 
     profile = make_profile(tmp_path / "p", {"a.txt": b"a" * 3_000_000})
-    threads_before = os_threads()
     with monkeypatch.context() as patch:
         patch.setattr(threading, "_start_new_thread", interrupted)
         interrupted_build(profile, tmp_path / "out", threads=2)
-    # The OS's count: a thread that `Thread.start` lost track of is not in threading.enumerate.
-    assert os_threads() == threads_before
+    assert started
+    # The OS's view: a thread that `Thread.start` lost track of is not in threading.enumerate.
+    # A joined thread may still be leaving the kernel for a moment; a lost one never does.
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/self/task/{t}") for t in started))
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def os_threads() -> int:
-    return len(os.listdir("/proc/self/task"))
+def wait_until(done: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_an_interrupt_while_publishing_never_splits_bundle_and_checksum(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    publish = export.publish
+    publish = local.publish
 
     def publish_then_interrupt(temp: Path, final: Path, *, force: bool) -> None:
         publish(temp, final, force=force)
@@ -414,7 +423,7 @@ def test_an_interrupt_while_publishing_never_splits_bundle_and_checksum(
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between the bundle and its .sha256
             time.sleep(0.05)
 
-    monkeypatch.setattr(export, "publish", publish_then_interrupt)
+    monkeypatch.setattr(local, "publish", publish_then_interrupt)
     interrupted_build(make_profile(tmp_path / "p", {"a.txt": b"a"}), tmp_path / "out")
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(names) == 2  # both, and no temporary or lock file

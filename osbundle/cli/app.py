@@ -1,4 +1,5 @@
-"""The command line: parse options, call the library, print, exit. The only module that does."""
+"""The command line: parse options, call the library (builds and jobs through service.py),
+print (through render.py), exit. No build logic lives here."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 from osbundle import __version__
+from osbundle.cli.progress import ProgressMode
+from osbundle.cli.render import ReportFormat
 from osbundle.errors import InputError, OsbundleError
 from osbundle.model import BuildRequest, BuildResult, Compression
 
@@ -23,8 +26,6 @@ app = typer.Typer(
 )
 
 DEBUG = False
-Format = Literal["text", "json", "github"]
-ProgressMode = Literal["auto", "json", "none"]
 
 
 def version_callback(value: bool) -> None:
@@ -49,7 +50,7 @@ def root(
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="profile.yaml files or directories.")],
     fmt: Annotated[
-        Format | None,
+        ReportFormat | None,
         typer.Option("--format", "-f", help="text, json or github (default: github on Actions)."),
     ] = None,
 ) -> None:
@@ -69,20 +70,14 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show what a build would do (members, sources, sizes, fingerprint); writes nothing."""
+    from osbundle.cli.render import plan_text
     from osbundle.plan import plan_bundle
 
     result = plan_bundle(profile_dir)
     if as_json:
         emit_json(result.to_json())
         return
-    p = result.profile
-    typer.echo(f"profile  {p.id}  ({p.name}, {p.os.family} {p.os.release} {p.os.arch})")
-    for m in result.members:
-        origin = f"{m.source}{' (rendered)' if m.rendered else ''}" if m.source else "(generated)"
-        typer.echo(f"  {m.mode:04o} {m.size:>12,}  {p.name}/{m.path}  <- {origin}")
-    typer.echo(f"  + {p.name}/metadata.json, {p.name}/SHA256SUMS")
-    typer.echo(f"{len(result.members)} members, {result.total_bytes:,} bytes")
-    typer.echo(f"fingerprint {result.fingerprint}")
+    typer.echo(plan_text(result))
 
 
 @app.command()
@@ -124,62 +119,52 @@ def build(
         for profile_file in discover_profiles(profile_dirs)
     ]
     if background:
-        start_background_jobs(requests, state_dir)
+        submit_jobs(requests, state_dir)
         return
     worst = 0
     for request in requests:
         try:
-            result = run_foreground_job(request, state_dir, progress)
+            result = build_now(request, state_dir, progress)
         except OsbundleError as exc:
             if len(requests) == 1 and not as_json:
                 raise
             worst = max(worst, exc.exit_code)
-            result = failed_result(exc)
+            result = BuildResult.failed(str(exc), exc.job_id)
             typer.echo(f"osbundle: error: {request.profile_dir}: {exc}", err=True)
         print_build_result(result, as_json=as_json)
     raise typer.Exit(worst)
 
 
-def run_foreground_job(
-    request: BuildRequest, state_dir: Path | None, mode: ProgressMode
-) -> BuildResult:
-    from osbundle.cli import progress
-    from osbundle.jobs import sqlite as jobs
-    from osbundle.jobs import worker
+def build_now(request: BuildRequest, state_dir: Path | None, mode: ProgressMode) -> BuildResult:
+    """One build as a foreground job; Ctrl-C, SIGTERM and SIGHUP cancel it cleanly."""
+    from osbundle.cli.progress import make_progress
+    from osbundle.interrupts import cancel_on_signals
+    from osbundle.service import open_service
 
-    worker.install_signal_handlers()
-    try:
-        with jobs.open_store(state_dir) as store:
-            reporter = progress.make_progress(mode)
-            try:
-                return worker.run_job(store, request, observers=[reporter])
-            finally:
-                reporter.close()
-    finally:
-        worker.restore_signal_handlers()
+    with cancel_on_signals(), open_service(state_dir) as service:
+        reporter = make_progress(mode)
+        try:
+            return service.run(request, observers=[reporter])
+        finally:
+            reporter.close()
 
 
-def start_background_jobs(requests: list[BuildRequest], state_dir: Path | None) -> None:
-    from osbundle.jobs import worker
+def submit_jobs(requests: list[BuildRequest], state_dir: Path | None) -> None:
+    from osbundle.service import open_service
 
-    for request in requests:
-        job_id = worker.start_background(request, state_dir)
-        started = {"filename": "", "jobID": job_id, "result": "success", "messages": []}
-        typer.echo(json.dumps(started))
-
-
-def failed_result(exc: OsbundleError) -> BuildResult:
-    return BuildResult(filename="", job_id=exc.job_id, result="failed", messages=(str(exc),))
+    with open_service(state_dir) as service:
+        for request in requests:
+            started = BuildResult(filename="", job_id=service.submit(request), result="success")
+            typer.echo(json.dumps(started.appliance_json()))
 
 
 def print_build_result(result: BuildResult, *, as_json: bool) -> None:
+    from osbundle.cli.render import build_text
+
     if as_json:
         typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
     elif result.result == "success":
-        typer.echo(
-            f"built {result.path} ({result.members} members, {result.size:,} bytes, "
-            f"{result.seconds:.2f} s)\n  sha256 {result.sha256}"
-        )
+        typer.echo(build_text(result))
 
 
 @app.command()
@@ -217,15 +202,14 @@ def verify(
 ) -> None:
     """Check a bundle against its .sha256, SHA256SUMS and metadata. Exit 1 on any mismatch."""
     from osbundle.bundle.verify import verify_bundle
+    from osbundle.cli.render import verify_lines
 
     report = verify_bundle(bundle, fast=fast)
     if as_json:
         emit_json(report.to_json())
-    elif report.ok:
-        typer.echo(f"{bundle}: OK ({report.checked} members verified)")
     else:
-        for problem in report.problems:
-            typer.echo(f"{bundle}: {problem}", err=True)
+        for line in verify_lines(report):
+            typer.echo(line, err=not report.ok)
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -252,14 +236,13 @@ def unpack(
 ) -> None:
     """Turn a bundle back into a profile directory that builds to the same bytes."""
     from osbundle.bundle.unpack import unpack_bundle
+    from osbundle.cli.render import unpack_lines
 
     result = unpack_bundle(bundle, dest)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
-    typer.echo(f"unpacked {result.files} files into {dest}")
-    typer.echo(
-        f"same bytes again: SOURCE_DATE_EPOCH={result.source_date_epoch} osbundle build {dest}"
-    )
+    for line in unpack_lines(result):
+        typer.echo(line)
 
 
 from osbundle.cli.tasks import tasks_app  # noqa: E402  (sub-app registered after app exists)
@@ -301,6 +284,10 @@ def main() -> None:
         # Output piped into `head` and the like: exit quietly, as other Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(1) from None
+    except Exception as exc:  # a bug, not the user's input: still one line, and how to see more
+        if DEBUG:
+            raise
+        fail(f"internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)", 1)
     raise SystemExit(code if isinstance(code, int) else 0)
 
 

@@ -1,4 +1,4 @@
-"""Build observers for people and machines: a rich progress bar, JSON lines, the job store.
+"""How a build's progress is shown: a rich progress bar, stage lines, or JSON lines on stderr.
 
 Every observer here is called from the build's main thread, per archived block or file, so each
 `progress` call does a few comparisons and returns unless enough has changed to be worth showing.
@@ -10,120 +10,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Literal, Protocol, TextIO
+from collections.abc import Callable, Mapping
+from typing import Literal, TextIO
 
-from osbundle.observer import BuildObserver, NullObserver
+from osbundle.observer import NullObserver, PercentTracker
 
 ProgressMode = Literal["auto", "json", "none"]
 Clock = Callable[[], float]
-
-# The share of the job's percentage each pipeline stage covers; within a stage the share is
-# filled in proportion to the bytes reported by `progress` (the archive stage dominates).
-STAGE_BANDS: Mapping[str, tuple[int, int]] = {
-    "load": (0, 2),
-    "collect": (2, 5),
-    "render": (5, 10),
-    "archive": (10, 95),
-    "export": (95, 99),
-}
-
-
-def stage_percent(stage: str, bytes_done: int, bytes_total: int) -> int | None:
-    """The job percentage for `stage` with `bytes_done` of `bytes_total`; None if unknown stage."""
-    band = STAGE_BANDS.get(stage)
-    if band is None:
-        return None
-    low, high = band
-    if bytes_total <= 0:
-        return low
-    fraction = min(1.0, max(0.0, bytes_done / bytes_total))
-    return low + int((high - low) * fraction)
-
-
-class PercentTracker:
-    """The job's percentage so far: follows stage and bytes, never goes down."""
-
-    def __init__(self) -> None:
-        self.stage = ""
-        self.percent = 0
-        self.counts = (0, 0, 0, 0)
-
-    def enter(self, stage: str) -> int:
-        self.stage = stage
-        return self._bump(stage_percent(stage, 0, 0))
-
-    def update(self, bytes_done: int, bytes_total: int, files_done: int, files_total: int) -> int:
-        self.counts = (bytes_done, bytes_total, files_done, files_total)
-        return self._bump(stage_percent(self.stage, bytes_done, bytes_total))
-
-    def _bump(self, percent: int | None) -> int:
-        if percent is not None and percent > self.percent:
-            self.percent = percent
-        return self.percent
-
-
-class ProgressSink(Protocol):
-    """What JobStoreObserver needs from the job store (jobs.JobStore has it)."""
-
-    def record_progress(
-        self, job_id: str, stage: str, percentage: int, counts: tuple[int, int, int, int]
-    ) -> None: ...
-
-    def cancel_requested(self, job_id: str) -> bool: ...
-
-
-class JobStoreObserver:
-    """Keeps a job's stage and percentage current in the store, and reads its cancel flag.
-
-    Writes on every stage change, otherwise only when the whole percentage moved and at least
-    `interval` seconds passed; reads the cancel flag at most every `poll` seconds.
-    """
-
-    def __init__(
-        self,
-        sink: ProgressSink,
-        job_id: str,
-        *,
-        interval: float = 0.5,
-        poll: float = 0.25,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        self._sink = sink
-        self._job_id = job_id
-        self._interval = interval
-        self._poll = poll
-        self._clock = clock
-        self._tracker = PercentTracker()
-        self._written = -1
-        self._last_write = float("-inf")
-        self._last_poll = float("-inf")
-        self._stop = False
-        self.writes = 0
-
-    def stage(self, name: str) -> None:
-        self._tracker.enter(name)
-        self._write()
-
-    def progress(
-        self, bytes_done: int, bytes_total: int, files_done: int, files_total: int
-    ) -> None:
-        percent = self._tracker.update(bytes_done, bytes_total, files_done, files_total)
-        if percent > self._written and self._clock() - self._last_write >= self._interval:
-            self._write()
-
-    def should_stop(self) -> bool:
-        if not self._stop and self._clock() - self._last_poll >= self._poll:
-            self._last_poll = self._clock()
-            self._stop = self._sink.cancel_requested(self._job_id)
-        return self._stop
-
-    def _write(self) -> None:
-        t = self._tracker
-        self._sink.record_progress(self._job_id, t.stage, t.percent, t.counts)
-        self._written = t.percent
-        self._last_write = self._clock()
-        self.writes += 1
 
 
 class JsonLinesProgress:
@@ -276,23 +169,3 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-class MultiObserver:
-    """Fans every call out to several observers; stops when any of them says so."""
-
-    def __init__(self, observers: Sequence[BuildObserver]) -> None:
-        self._observers = tuple(observers)
-
-    def stage(self, name: str) -> None:
-        for o in self._observers:
-            o.stage(name)
-
-    def progress(
-        self, bytes_done: int, bytes_total: int, files_done: int, files_total: int
-    ) -> None:
-        for o in self._observers:
-            o.progress(bytes_done, bytes_total, files_done, files_total)
-
-    def should_stop(self) -> bool:
-        return any(o.should_stop() for o in self._observers)

@@ -1,16 +1,24 @@
-"""Render validation results as text, JSON or GitHub Actions workflow commands."""
+"""Everything the command line shows people, in one place; machines get each value's JSON.
+
+Validation reports are chosen by name (text, json, github: GitHub Actions workflow commands);
+the rest is one function per command's human output.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from osbundle.bundle.tarread import show
 from osbundle.diagnostics import Diagnostic, format_doc_path
 
 if TYPE_CHECKING:
     from osbundle.bundle.inspect import BundleInfo
+    from osbundle.bundle.unpack import UnpackResult
+    from osbundle.bundle.verify import VerifyReport
+    from osbundle.jobs.record import Job
+    from osbundle.model import BuildResult
+    from osbundle.plan import Plan
     from osbundle.profile.validate import ValidationRun
 
 ReportFormat = Literal["text", "json", "github"]
@@ -30,13 +38,6 @@ def render_report(run: ValidationRun, fmt: ReportFormat | str) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"unknown report format {fmt!r}")
     return "\n".join([*_lines(diagnostics, fmt), summary(run)])
-
-
-def render_diagnostics(diagnostics: Iterable[Diagnostic], fmt: ReportFormat | str) -> str:
-    """Just the diagnostic lines (text/github) or a JSON list, without a summary."""
-    if fmt == "json":
-        return json.dumps([diagnostic_json(d) for d in diagnostics], ensure_ascii=False, indent=2)
-    return "\n".join(_lines(diagnostics, fmt))
 
 
 def _lines(diagnostics: Iterable[Diagnostic], fmt: str) -> list[str]:
@@ -101,8 +102,35 @@ def github_line(d: Diagnostic) -> str:
     return f"::{level} {props}::{_escape_data(message)}"
 
 
+# -- build, plan -----------------------------------------------------------------------------
+
+
+def build_text(result: BuildResult) -> str:
+    return (
+        f"built {result.path} ({result.members} members, {result.size:,} bytes, "
+        f"{result.seconds:.2f} s)\n  sha256 {result.sha256}"
+    )
+
+
+def plan_text(plan: Plan) -> str:
+    p = plan.profile
+    lines = [f"profile  {p.id}  ({p.name}, {p.os.family} {p.os.release} {p.os.arch})"]
+    for m in plan.members:
+        origin = f"{m.source}{' (rendered)' if m.rendered else ''}" if m.source else "(generated)"
+        lines.append(f"  {m.mode:04o} {m.size:>12,}  {p.name}/{m.path}  <- {origin}")
+    lines.append(f"  + {p.name}/metadata.json, {p.name}/SHA256SUMS")
+    lines.append(f"{len(plan.members)} members, {plan.total_bytes:,} bytes")
+    lines.append(f"fingerprint {plan.fingerprint}")
+    return "\n".join(lines)
+
+
+# -- the read side ---------------------------------------------------------------------------
+
+
 def bundle_text(info: BundleInfo) -> str:
     """`inspect`: a summary, then one line per member."""
+    from osbundle.bundle.tarread import show  # the read side, only for this command
+
     profile = info.metadata.get("profile", {})
     os_spec = profile.get("os", {})
     lines = [
@@ -115,3 +143,84 @@ def bundle_text(info: BundleInfo) -> str:
     ]
     lines += [f"{m.mode:04o} {m.size:>12} {m.kind:<9} {show(m.path)[1:-1]}" for m in info.members]
     return "\n".join(lines)
+
+
+def verify_lines(report: VerifyReport) -> list[str]:
+    """One line when the bundle is fine, else one per problem."""
+    if report.ok:
+        return [f"{report.path}: OK ({report.checked} members verified)"]
+    return [f"{report.path}: {problem}" for problem in report.problems]
+
+
+def unpack_lines(result: UnpackResult) -> list[str]:
+    return [
+        f"unpacked {result.files} files into {result.dest}",
+        f"same bytes again: SOURCE_DATE_EPOCH={result.source_date_epoch} "
+        f"osbundle build {result.dest}",
+    ]
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+def format_elapsed(seconds: float) -> str:
+    whole = int(seconds)
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def jobs_table(jobs: Sequence[Job]) -> str:
+    """One line per job: id, status, percentage, stage, elapsed, profile."""
+    if not jobs:
+        return "no jobs"
+    header = f"{'JOB':>5}  {'STATUS':<18} {'%':>3}  {'STAGE':<8} {'ELAPSED':>8}  PROFILE"
+    lines = [header]
+    for j in jobs:
+        lines.append(
+            f"{j.job_id:>5}  {j.status:<18} {j.percentage:>3}  {j.stage:<8} "
+            f"{format_elapsed(j.elapsed()):>8}  {j.profile}"
+        )
+    return "\n".join(lines)
+
+
+def job_details(job: Job) -> str:
+    """Everything about one job, messages included."""
+    lines = [
+        f"job {job.job_id}: {job.status} {job.percentage}%"
+        + (f" ({job.stage})" if job.stage else "")
+        + f", elapsed {format_elapsed(job.elapsed())}"
+        + (" [background]" if job.background else ""),
+        f"  profile  {job.profile}",
+        f"  output   {job.output}",
+        f"  created  {job.created}",
+    ]
+    if job.started:
+        lines.append(f"  started  {job.started}")
+    if job.ended:
+        lines.append(f"  ended    {job.ended}")
+    if job.bytes_total or job.files_total:
+        lines.append(
+            f"  archived {job.bytes_done:,} of {job.bytes_total:,} bytes, "
+            f"{job.files_done} of {job.files_total} files"
+        )
+    lines.extend(f"  message  {m}" for m in job.messages)
+    if job.result and job.result.get("filename"):
+        lines.append(f"  bundle   {job.result['filename']}")
+    return "\n".join(lines)
+
+
+def jobs_text(jobs: Sequence[Job], *, named: bool, as_json: bool, indent: int | None = 2) -> str:
+    """Named jobs in detail, else the table; or their appliance-like JSON list."""
+    if as_json:
+        return json.dumps([j.to_json() for j in jobs], indent=indent, ensure_ascii=False)
+    if named:
+        return "\n".join(job_details(j) for j in jobs)
+    return jobs_table(jobs)
+
+
+def cancel_line(job: Job) -> str:
+    state = job.status if not job.active else f"cancel requested, still {job.status}"
+    return f"job {job.job_id}: {state}"

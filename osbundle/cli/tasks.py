@@ -1,4 +1,4 @@
-"""`osbundle tasks`: list, show, watch, cancel, delete and prune jobs (mounted by cli.py).
+"""`osbundle tasks`: list, show, watch, cancel, delete and prune jobs (mounted by app.py).
 
 `osbundle tasks [JOBID[,JOBID...]]` is `osbundle tasks show ...`: a group whose first argument is
 not a sub-command runs `show`, so job ids and sub-commands share one command line.
@@ -14,15 +14,18 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from osbundle.cli.render import cancel_line, jobs_text
 from osbundle.errors import JobError
-from osbundle.jobs.sqlite import Job, JobStore, open_store
+from osbundle.service import open_service
 
-WAIT_POLL_S = 0.1
+if TYPE_CHECKING:
+    from osbundle.jobs.record import Job
+    from osbundle.service import Service
 
 
 class _ShowByDefault(TyperGroup):
@@ -79,67 +82,6 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=sum(int(n) * _UNIT_SECONDS[u] for n, u in parts))
 
 
-def format_elapsed(seconds: float) -> str:
-    whole = int(seconds)
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-
-
-def format_table(jobs: Sequence[Job]) -> str:
-    """One line per job: id, status, percentage, stage, elapsed, profile."""
-    if not jobs:
-        return "no jobs"
-    header = f"{'JOB':>5}  {'STATUS':<18} {'%':>3}  {'STAGE':<8} {'ELAPSED':>8}  PROFILE"
-    lines = [header]
-    for j in jobs:
-        lines.append(
-            f"{j.job_id:>5}  {j.status:<18} {j.percentage:>3}  {j.stage:<8} "
-            f"{format_elapsed(j.elapsed()):>8}  {j.profile}"
-        )
-    return "\n".join(lines)
-
-
-def format_details(job: Job) -> str:
-    """Everything about one job, messages included."""
-    lines = [
-        f"job {job.job_id}: {job.status} {job.percentage}%"
-        + (f" ({job.stage})" if job.stage else "")
-        + f", elapsed {format_elapsed(job.elapsed())}"
-        + (" [background]" if job.background else ""),
-        f"  profile  {job.profile}",
-        f"  output   {job.output}",
-        f"  created  {job.created}",
-    ]
-    if job.started:
-        lines.append(f"  started  {job.started}")
-    if job.ended:
-        lines.append(f"  ended    {job.ended}")
-    if job.bytes_total or job.files_total:
-        lines.append(
-            f"  archived {job.bytes_done:,} of {job.bytes_total:,} bytes, "
-            f"{job.files_done} of {job.files_total} files"
-        )
-    lines.extend(f"  message  {m}" for m in job.messages)
-    if job.result and job.result.get("filename"):
-        lines.append(f"  bundle   {job.result['filename']}")
-    return "\n".join(lines)
-
-
-def render(jobs: Sequence[Job], *, named: bool, as_json: bool) -> str:
-    if as_json:
-        return json.dumps([j.to_json() for j in jobs], indent=2, ensure_ascii=False)
-    if named:
-        return "\n".join(format_details(j) for j in jobs)
-    return format_table(jobs)
-
-
-def _fetch(store: JobStore, ids: Sequence[str]) -> list[Job]:
-    return store.get(ids) if ids else store.list_jobs()
-
-
 @tasks_app.command("show")
 def show(
     job_ids: Annotated[
@@ -157,24 +99,21 @@ def show(
 ) -> None:
     """List jobs, or show the named ones: status, percentage, stage, elapsed, messages."""
     ids = parse_ids(job_ids or [])
-    with open_store(state_dir) as store:
+    with open_service(state_dir) as service:
         if not watch:
-            typer.echo(render(_fetch(store, ids), named=bool(ids), as_json=as_json))
+            typer.echo(jobs_text(service.jobs(ids), named=bool(ids), as_json=as_json))
             return
-        jobs = _watch(store, ids, as_json=as_json, interval=interval)
+        jobs = _watch(service, ids, as_json=as_json, interval=interval)
     if ids and any(j.status != "Complete" for j in jobs):
         raise typer.Exit(1)
 
 
-def _watch(store: JobStore, ids: Sequence[str], *, as_json: bool, interval: float) -> list[Job]:
+def _watch(service: Service, ids: Sequence[str], *, as_json: bool, interval: float) -> list[Job]:
     redraw = sys.stdout.isatty() and not as_json and os.environ.get("TERM") != "dumb"
     previous = ""
     while True:
-        jobs = _fetch(store, ids)
-        if as_json:
-            text = json.dumps([j.to_json() for j in jobs], ensure_ascii=False)
-        else:
-            text = render(jobs, named=bool(ids), as_json=False)
+        jobs = service.jobs(ids)
+        text = jobs_text(jobs, named=bool(ids), as_json=as_json, indent=None)
         if redraw:
             typer.echo("\x1b[H\x1b[J" + text)
         elif _without_elapsed(text, jobs) != previous:
@@ -199,39 +138,28 @@ def cancel(
     state_dir: StateDir = None,
 ) -> None:
     """Cancel running or pending jobs: the build stops, leaves no partial output, ends Cancelled."""
-    ids = parse_ids(job_ids)
     errors: list[str] = []
-    with open_store(state_dir) as store:
+    with open_service(state_dir) as service:
         asked: list[str] = []
-        for jid in ids:
+        for jid in parse_ids(job_ids):
             try:
-                store.request_cancel(jid)
+                service.cancel(jid)
                 asked.append(jid)
             except JobError as exc:
                 errors.append(str(exc))
-        for job in _wait_for_end(store, asked, wait):
-            state = job.status if not job.active else f"cancel requested, still {job.status}"
-            typer.echo(f"job {job.job_id}: {state}")
+        for job in service.wait(asked, wait) if asked else []:
+            typer.echo(cancel_line(job))
     _exit_on(errors)
-
-
-def _wait_for_end(store: JobStore, ids: Sequence[str], timeout: float) -> list[Job]:
-    deadline = time.monotonic() + timeout
-    while True:
-        jobs = store.get(ids) if ids else []
-        if not any(j.active for j in jobs) or time.monotonic() >= deadline:
-            return jobs
-        time.sleep(WAIT_POLL_S)
 
 
 @tasks_app.command("delete")
 def delete(job_ids: JobIds, state_dir: StateDir = None) -> None:
     """Remove the records of ended jobs (not their bundles)."""
     errors: list[str] = []
-    with open_store(state_dir) as store:
+    with open_service(state_dir) as service:
         for jid in parse_ids(job_ids):
             try:
-                store.delete(jid)
+                service.delete(jid)
                 typer.echo(f"deleted job {jid}")
             except JobError as exc:
                 errors.append(str(exc))
@@ -247,8 +175,8 @@ def prune(
 ) -> None:
     """Remove the records of jobs that ended longer ago than --older-than."""
     age = parse_duration(older_than)
-    with open_store(state_dir) as store:
-        removed = store.prune(age)
+    with open_service(state_dir) as service:
+        removed = service.prune(age)
     typer.echo(f"deleted {len(removed)} job record{'s' if len(removed) != 1 else ''}")
 
 

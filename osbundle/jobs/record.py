@@ -1,11 +1,8 @@
-"""Job records as values: statuses, the `Job` dataclass, the stored request, temp-file sweeping."""
+"""Job records as values: statuses, the `Job` dataclass, the stored request."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,7 +48,6 @@ class Job:
     files_done: int
     files_total: int
     request: Mapping[str, Any]
-    build: str
 
     @property
     def active(self) -> bool:
@@ -109,7 +105,6 @@ def job_from_row(row: sqlite3.Row, messages: list[str]) -> Job:
         files_done=int(row["files_done"]),
         files_total=int(row["files_total"]),
         request=json.loads(row["request"]),
-        build=str(row["build"]),
     )
 
 
@@ -151,43 +146,3 @@ def request_from_json(data: Mapping[str, Any]) -> BuildRequest:
         threads=threads,
         source_date_epoch=epoch,
     )
-
-
-def sweep_job_files(outdir: Path, job_id: str) -> list[Path]:
-    """Delete what a dead job left in `outdir`: `.<bundle>.tmp-<id>` (and its `.sha256`), and
-    the bundle's `.lock` file when no live build holds it. Returns the paths removed."""
-    removed: list[Path] = []
-    suffix = f".tmp-{job_id}"
-    try:
-        candidates = sorted(outdir.iterdir())
-    except OSError:
-        return removed
-    for path in candidates:
-        name = path.name
-        if not name.startswith(".") or not name.endswith((suffix, suffix + ".sha256")):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-            removed.append(path)
-        if name.endswith(suffix) and _remove_stale_lock(outdir / f"{name[: -len(suffix)]}.lock"):
-            removed.append(outdir / f"{name[: -len(suffix)]}.lock")
-    return removed
-
-
-def _remove_stale_lock(lock: Path) -> bool:
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return False  # a live build holds it
-    try:
-        lock.unlink()
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return True

@@ -1,17 +1,16 @@
-"""The job store: every build is a job in an embedded SQLite database in the state directory.
+"""The SQLite job store: every build is a job in an embedded database in the state directory.
 
 One database per user (WAL, busy timeout, every write in a `BEGIN IMMEDIATE` transaction) so that
 foreground builds, background workers and `osbundle tasks` in other terminals share it safely.
-A job whose worker is gone is turned into `Interrupted` by whoever looks next (`reap`), and its
-temporary files are swept: no job stays `Running` forever.
+A job whose worker process is gone becomes `Interrupted` in `reap`, which whoever looks next
+calls (service.py, which also sweeps what the job left): no job stays `Running` forever. The
+interface is `jobs.store.JobStore`; this is its backend for one machine.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -21,37 +20,14 @@ from typing import Any, Literal
 from osbundle.errors import JobError
 from osbundle.jobs import procid
 from osbundle.jobs.procid import ProcessId
-from osbundle.jobs.record import (
-    ACTIVE,
-    STATUSES,
-    Job,
-    Status,
-    job_from_row,
-    now_iso,
-    request_from_json,
-    request_to_json,
-    sweep_job_files,
-)
+from osbundle.jobs.record import ACTIVE, Job, Status, job_from_row, now_iso, request_to_json
 from osbundle.model import BuildRequest
 
-__all__ = [
-    "ACTIVE",
-    "DEFAULT_BUILD",
-    "STATUSES",
-    "Job",
-    "JobStore",
-    "Status",
-    "open_store",
-    "request_from_json",
-    "request_to_json",
-    "resolve_state_dir",
-    "sweep_job_files",
-]
-
 DB_NAME = "jobs.sqlite3"
-SCHEMA_VERSION = 1
+# Version 2 dropped the `build` column, a module:function a worker would import: a code path in
+# a database row. The test hook it was is the worker's --build option now.
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0
-DEFAULT_BUILD = "osbundle.pipeline:build_bundle"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -59,7 +35,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     profile TEXT NOT NULL,
     output TEXT NOT NULL,
     request TEXT NOT NULL,
-    build TEXT NOT NULL,
     background INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL,
     percentage INTEGER NOT NULL DEFAULT 0,
@@ -84,19 +59,8 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_job ON messages(job_id, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status);
 """
-
-
-def resolve_state_dir(state_dir: Path | None, environ: Mapping[str, str] | None = None) -> Path:
-    """`--state-dir`, else `OSBUNDLE_HOME`, else the platform's per-user state directory."""
-    if state_dir is not None:
-        return state_dir.expanduser().absolute()
-    env = os.environ if environ is None else environ
-    home = env.get("OSBUNDLE_HOME", "")
-    if home:
-        return Path(home).expanduser().absolute()
-    import platformdirs  # imported when used: 3 ms of every start otherwise
-
-    return Path(platformdirs.user_state_dir("osbundle", appauthor=False))
+# What brings a store of each older version to the next one.
+_MIGRATIONS: Mapping[int, str] = {1: "ALTER TABLE jobs DROP COLUMN build"}
 
 
 @contextlib.contextmanager
@@ -108,9 +72,8 @@ def _db_errors(path: Path) -> Iterator[None]:
         raise JobError(f"job store {path} is unusable: {detail}") from exc
 
 
-def open_store(state_dir: Path | None = None) -> JobStore:
-    """Open (creating if needed) the job store; JobError names the database if it is unusable."""
-    directory = resolve_state_dir(state_dir)
+def open_sqlite_store(directory: Path) -> SqliteJobStore:
+    """Open (creating if needed) the store in `directory`; JobError names it if unusable."""
     path = directory / DB_NAME
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -123,7 +86,7 @@ def open_store(state_dir: Path | None = None) -> JobStore:
         except BaseException:
             conn.close()
             raise
-    return JobStore(path, conn)
+    return SqliteJobStore(path, conn)
 
 
 def _prepare(conn: sqlite3.Connection, path: Path) -> None:
@@ -140,9 +103,8 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
     if version < SCHEMA_VERSION:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _upgrade(version):
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -151,7 +113,14 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
             raise
 
 
-class JobStore:
+def _upgrade(version: int) -> list[str]:
+    """The statements that bring a store of `version` (0: new) to SCHEMA_VERSION."""
+    if version == 0:
+        return [statement for statement in _SCHEMA.split(";") if statement.strip()]
+    return [_MIGRATIONS[v] for v in range(version, SCHEMA_VERSION)]
+
+
+class SqliteJobStore:
     """A connection to the job database; one per process, used from one thread at a time."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
@@ -159,7 +128,7 @@ class JobStore:
         self.state_dir = path.parent
         self._conn = conn
 
-    def __enter__(self) -> JobStore:
+    def __enter__(self) -> SqliteJobStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -203,20 +172,18 @@ class JobStore:
         owner: ProcessId,
         status: Literal["Pending", "Running"],
         background: bool = False,
-        build: str = DEFAULT_BUILD,
     ) -> str:
         """A new job owned by process `owner`; returns its id ("1", "2", ... never reused)."""
         payload = request_to_json(request)
         now = now_iso()
         with self._write() as c:
             cur = c.execute(
-                "INSERT INTO jobs (profile, output, request, build, background, status, created,"
-                " started, pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (profile, output, request, background, status, created,"
+                " started, pid, pid_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     payload["profileDir"],
                     payload["outdir"],
                     json.dumps(payload, sort_keys=True),
-                    build,
                     int(background),
                     status,
                     now,
@@ -297,7 +264,6 @@ class JobStore:
         if bad:
             raise JobError(f"not a job id: {bad[0]!r} (job ids are numbers like 12)")
         job_ids = [str(int(j)) for j in job_ids]
-        self.reap()
         found = {job.job_id: job for job in self._select([int(j) for j in job_ids])}
         missing = [j for j in job_ids if j not in found]
         if missing:
@@ -309,7 +275,6 @@ class JobStore:
 
     def list_jobs(self) -> list[Job]:
         """Every job, oldest first."""
-        self.reap()
         return self._select(None)
 
     def _select(self, ids: Sequence[int] | None) -> list[Job]:
@@ -329,17 +294,16 @@ class JobStore:
 
     # -- housekeeping ---------------------------------------------------------------------
 
-    def reap(self) -> list[str]:
-        """Mark jobs whose worker process is gone as Interrupted and sweep their temp files."""
+    def reap(self) -> list[Job]:
+        """Mark jobs whose worker process is gone as Interrupted; returns them as they are now."""
         with _db_errors(self.path):
             rows = self._conn.execute(
-                "SELECT id, pid, pid_start, output, request FROM jobs"
-                " WHERE status IN ('Pending', 'Running')"
+                "SELECT id, pid, pid_start FROM jobs WHERE status IN ('Pending', 'Running')"
             ).fetchall()
         dead = [r for r in rows if not procid.is_alive(ProcessId(r["pid"], r["pid_start"]))]
         if not dead:
             return []
-        interrupted = []
+        interrupted: list[int] = []
         with self._write() as c:
             for r in dead:
                 cur = c.execute(
@@ -350,17 +314,13 @@ class JobStore:
                 if cur.rowcount == 1:
                     note = f"interrupted: its process (pid {r['pid']}) ended without a result"
                     c.execute("INSERT INTO messages (job_id, text) VALUES (?, ?)", (r["id"], note))
-                    interrupted.append(r)
-        for r in interrupted:
-            sweep_job_files(Path(json.loads(r["request"])["outdir"]), str(r["id"]))
-        return [str(r["id"]) for r in interrupted]
+                    interrupted.append(int(r["id"]))
+        return self._select(interrupted) if interrupted else []
 
     def request_cancel(self, job_id: str) -> Job:
-        """Ask a job to stop: a pending one is cancelled at once, a running one is signalled.
-
-        Raises JobError if the job does not exist or has already ended.
-        """
-        job = self.get_one(job_id)
+        """Ask a job to stop: a pending one is cancelled at once, a running one gets the flag its
+        build polls. Returns the job as it is now; JobError if it does not exist or has ended."""
+        self.get_one(job_id)
         with self._write() as c:
             row = c.execute("SELECT status FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
             status = str(row["status"])
@@ -376,24 +336,21 @@ class JobStore:
                     "INSERT INTO messages (job_id, text) VALUES (?, ?)",
                     (int(job_id), "cancelled before it started"),
                 )
-        if status == "Running":
-            # The flag alone suffices if the build polls it; the signal stops a build that is
-            # blocked somewhere it does not poll. send_signal never hits a recycled pid.
-            procid.send_signal(job.owner, signal.SIGTERM)
         return self.get_one(job_id)
 
-    def delete(self, job_id: str) -> None:
-        """Remove an ended job's record; JobError if it is still pending or running."""
+    def delete(self, job_id: str) -> Job:
+        """Remove an ended job's record and log; returns what it was. JobError if it is still
+        pending or running."""
         job = self.get_one(job_id)
         if job.active:
             raise JobError(f"job {job_id} is {job.status}; cancel it first")
         with self._write() as c:
             c.execute("DELETE FROM jobs WHERE id = ?", (int(job_id),))
-        self._forget(job)
+        self._remove_log(job.job_id)
+        return job
 
     def prune(self, older_than: timedelta, now: datetime | None = None) -> list[str]:
         """Delete the records of jobs that ended `older_than` ago or earlier; returns their ids."""
-        self.reap()
         cutoff = ((now or datetime.now(UTC)) - older_than).isoformat(timespec="milliseconds")
         with self._write() as c:
             rows = c.execute(
@@ -402,12 +359,9 @@ class JobStore:
             ).fetchall()
             c.executemany("DELETE FROM jobs WHERE id = ?", [(r["id"],) for r in rows])
         for r in rows:
-            with contextlib.suppress(OSError):
-                self.log_path(str(r["id"])).unlink(missing_ok=True)
+            self._remove_log(str(r["id"]))
         return [str(r["id"]) for r in rows]
 
-    def _forget(self, job: Job) -> None:
+    def _remove_log(self, job_id: str) -> None:
         with contextlib.suppress(OSError):
-            self.log_path(job.job_id).unlink(missing_ok=True)
-        if job.status != "Complete":
-            sweep_job_files(Path(str(job.request.get("outdir", ""))), job.job_id)
+            self.log_path(job_id).unlink(missing_ok=True)

@@ -7,13 +7,13 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from osbundle.interrupts import signals_held
 from osbundle.model import (
     FILE_MODE,
     METADATA,
     SHA256SUMS,
+    ByteSink,
     Compression,
     Member,
     MemberDigest,
@@ -31,7 +31,7 @@ REPORT_EVERY = 0.05  # seconds between per-file progress reports
 def archive(
     profile: Profile,
     members: Sequence[Member],
-    out: BinaryIO,
+    out: ByteSink,
     *,
     mtime: int,
     compression: Compression,

@@ -15,7 +15,7 @@ import struct
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import isal
 import zlib_ng
@@ -24,19 +24,13 @@ from zlib_ng import zlib_ng as ng_zlib
 
 from osbundle.errors import BuildError
 from osbundle.interrupts import signals_held
-from osbundle.model import Compression
+from osbundle.model import ByteSink, Compression
 
 BLOCK_SIZE = 1 << 20
 DICT_SIZE = 32 << 10
 # `1f 8b`, deflate, no flags, mtime 0, no extra flags, OS unknown.
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 MAX_BUFFERS = 32  # caps memory on many-core machines; more buffers only add latency hiding
-
-
-class Sink(Protocol):
-    """Where the gzip bytes go: any object with `write` (a file, a destination's upload)."""
-
-    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -121,7 +115,7 @@ class GzipBlockWriter:
     compressed bytes in block order.
     """
 
-    def __init__(self, out: Sink, spec: DeflateSpec, threads: int) -> None:
+    def __init__(self, out: ByteSink, spec: DeflateSpec, threads: int) -> None:
         self._out = out
         self._spec = spec
         nbuf = min(2 * threads + 2, MAX_BUFFERS)

@@ -119,12 +119,12 @@ class ReaderPool:
         if len(batches) < MIN_BATCHES:
             return
         self._batches, self._slots = batches, 2 * readers + 2
-        self._ring = mmap.mmap(-1, self._slots * _SLOT)  # MAP_SHARED: the readers write here
-        self._view = memoryview(self._ring)
         try:
+            self._ring = mmap.mmap(-1, self._slots * _SLOT)  # MAP_SHARED: the readers write here
+            self._view = memoryview(self._ring)
             for _ in range(readers):
                 self._fork(encoder)
-        except OSError:  # no process to spare (EAGAIN, ENOMEM): the archiver reads them itself
+        except OSError:  # no memory or process to spare: the archiver reads the files itself
             self.close()
             return
         except BaseException:
@@ -152,11 +152,7 @@ class ReaderPool:
         """Wait for `batch` (the next one in order); BuildError if a member failed its checks."""
         if batch.index != self._next:
             raise BuildError(f"batch {batch.index} taken out of order (expected {self._next})")
-        reply = _read_exactly(self._replies[batch.index % len(self._pids)], _REPLY.size)
-        if len(reply) < _REPLY.size:
-            raise BuildError("a reader process ended unexpectedly; build again")
-        index, failed, length = _REPLY.unpack(reply)
-        message = _read_exactly(self._replies[batch.index % len(self._pids)], length)
+        index, failed, message = self._reply(batch.index)
         if index != batch.index:
             raise BuildError(f"reader answered batch {index} for batch {batch.index}")
         if failed:
@@ -191,8 +187,21 @@ class ReaderPool:
         self._pids = []
         self._starts = {}
 
+    def _reply(self, index: int) -> tuple[int, bool, bytes]:
+        """The reader's answer for batch `index`: (its index, failed, error message)."""
+        fd = self._replies[index % len(self._pids)]
+        with contextlib.suppress(OSError):
+            head = _read_exactly(fd, _REPLY.size)
+            if len(head) == _REPLY.size:
+                number, failed, length = _REPLY.unpack(head)
+                return number, failed, _read_exactly(fd, length)
+        raise BuildError("a reader process ended unexpectedly; build again")
+
     def _request(self, index: int) -> None:
-        os.write(self._requests[index % len(self._pids)], _REQUEST.pack(index))
+        try:
+            os.write(self._requests[index % len(self._pids)], _REQUEST.pack(index))
+        except OSError as exc:  # EPIPE: the reader is gone
+            raise BuildError("a reader process ended unexpectedly; build again") from exc
 
     def _fork(self, encoder: HeaderEncoder) -> None:
         request_r, request_w = os.pipe()

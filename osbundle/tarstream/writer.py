@@ -18,8 +18,8 @@ from typing import Literal
 import xxhash
 
 from osbundle.errors import BuildError, Cancelled
-from osbundle.model import Compression, MemberDigest
-from osbundle.tarstream.deflate import BLOCK_SIZE, GzipBlockWriter, Sink, spec_for
+from osbundle.model import ByteSink, Compression, MemberDigest
+from osbundle.tarstream.deflate import BLOCK_SIZE, GzipBlockWriter, spec_for
 from osbundle.tarstream.digest import digest_bytes, read_probe
 from osbundle.tarstream.header import BLOCK, RECORD, HeaderEncoder, pad_length
 from osbundle.tarstream.sourcefile import (
@@ -58,7 +58,7 @@ class BundleWriter:
 
     def __init__(
         self,
-        out: Sink,
+        out: ByteSink,
         *,
         mtime: int,
         compression: Compression = "default",

@@ -5,7 +5,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osbundle.cli.render import default_format, github_line, render_diagnostics, render_report
+from osbundle.cli.render import default_format, diagnostic_json, github_line, render_report
 from osbundle.diagnostics import Diagnostic
 from osbundle.profile.load import ProfileReport
 from osbundle.profile.validate import ValidationRun
@@ -55,7 +55,7 @@ def test_json_is_stable() -> None:
             {"file": "b", "valid": True, "errors": [], "warnings": []},
         ],
     }
-    assert json.loads(render_diagnostics([D2], "json"))[0]["path"] == "(root)"
+    assert diagnostic_json(D2)["path"] == "(root)"
 
 
 def test_github() -> None:

@@ -13,10 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from osbundle.cli.tasks import format_elapsed, parse_duration, parse_ids, tasks_app
+from osbundle.cli.render import format_elapsed
+from osbundle.cli.tasks import parse_duration, parse_ids, tasks_app
 from osbundle.errors import JobError
 from osbundle.jobs import procid, worker
-from osbundle.jobs.sqlite import open_store
+from osbundle.jobs.store import open_store
 from osbundle.model import BuildRequest
 from tests.jobs_fakes import FAKE_TARGET, FakeSpec, write_fake_profile
 
@@ -133,7 +134,8 @@ def test_watch_returns_when_jobs_have_ended(tmp_path: Path) -> None:
 def test_watch_follows_a_background_job_to_the_end(tmp_path: Path) -> None:
     profile = write_fake_profile(tmp_path / "p", FakeSpec(files=20, sleep=0.05))
     req = BuildRequest(profile, tmp_path / "out")
-    jid = worker.start_background(req, tmp_path / "state", build=FAKE_TARGET)
+    with open_store(tmp_path / "state") as store:
+        jid = worker.start_background(store, req, build=FAKE_TARGET)
     code, out, _, _ = invoke(tmp_path / "state", jid, "--watch", "--json", "--interval", "0.1")
     assert code == 0
     snapshots = [json.loads(line)[0] for line in out.splitlines()]
@@ -190,9 +192,7 @@ def dead_owner() -> procid.ProcessId:
 def test_osbundle_tasks_runs_from_the_real_cli(tmp_path: Path) -> None:
     from osbundle.cli import app as cli
 
-    mounted = any(g.name == "tasks" for g in cli.app.registered_groups)
-    if not mounted:
-        pytest.skip("cli.py does not mount tasks_app yet (app.add_typer(tasks_app, name='tasks'))")
+    assert any(g.name == "tasks" for g in cli.app.registered_groups)
     make_jobs(tmp_path)
     env = {**os.environ, "OSBUNDLE_HOME": str(tmp_path)}
     run = subprocess.run(

@@ -1,112 +1,149 @@
+"""LocalDestination: temporary name, lock, no-clobber publish, fsync, discard and sweep."""
+
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
-import signal
-import time
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from osbundle.destinations.local import LocalDestination, LocalUpload, describe_os_error
 from osbundle.errors import BuildError
-from osbundle.interrupts import signals_held
-from osbundle.stages import export
+from osbundle.stages.export import checksum_file
 
 
-def write_bundle(outdir: Path, name: str, data: bytes, *, force: bool = False) -> export.Output:
-    out = export.open_output(outdir, name, "7", force=force)
-    out.file.write(data)
-    return out
+def write_bundle(outdir: Path, name: str, data: bytes, *, force: bool = False) -> LocalUpload:
+    upload = LocalDestination(outdir).open(name, "7", force=force)
+    upload.file.write(data)
+    return upload
 
 
-def test_bundle_filename_is_utc_timestamp_and_profile_name() -> None:
-    assert export.bundle_filename("P", 1700000000) == "20231114221320_P.tar.gz"
-    assert export.bundle_filename("P", 0) == "19700101000000_P.tar.gz"
+def names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
 
 
 def test_commit_publishes_bundle_and_checksum_atomically(tmp_path: Path) -> None:
-    out = write_bundle(tmp_path, "b.tar.gz", b"payload")
-    assert out.temp.name == ".b.tar.gz.tmp-7"
+    upload = write_bundle(tmp_path, "b.tar.gz", b"payload")
+    assert upload.temp.name == ".b.tar.gz.tmp-7"
+    assert upload.name == "b.tar.gz"
     assert not (tmp_path / "b.tar.gz").exists()  # nothing at the final path until commit
     digest = hashlib.sha256(b"payload").hexdigest()
-    export.commit_output(out, digest, force=False)
+    upload.commit(checksum_file(upload.name, digest))
     assert (tmp_path / "b.tar.gz").read_bytes() == b"payload"
     assert (tmp_path / "b.tar.gz.sha256").read_text() == f"{digest}  b.tar.gz\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar.gz", "b.tar.gz.sha256"]
+    assert names(tmp_path) == ["b.tar.gz", "b.tar.gz.sha256"]
+    assert upload.location == str((tmp_path / "b.tar.gz").resolve())
 
 
 def test_existing_output_is_refused_up_front_without_force(tmp_path: Path) -> None:
     (tmp_path / "b.tar.gz").write_bytes(b"old")
     with pytest.raises(BuildError, match="already exists"):
-        export.open_output(tmp_path, "b.tar.gz", "1", force=False)
+        LocalDestination(tmp_path).open("b.tar.gz", "1", force=False)
     assert (tmp_path / "b.tar.gz").read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar.gz"]
+    assert names(tmp_path) == ["b.tar.gz"]
 
 
 def test_output_appearing_during_the_build_is_not_clobbered(tmp_path: Path) -> None:
-    out = write_bundle(tmp_path, "b.tar.gz", b"new")
+    upload = write_bundle(tmp_path, "b.tar.gz", b"new")
     (tmp_path / "b.tar.gz").write_bytes(b"someone else's")
     with pytest.raises(BuildError, match="already exists"):
-        export.commit_output(out, "0" * 64, force=False)
-    export.discard_output(out)
+        upload.commit(b"")
+    upload.discard()
     assert (tmp_path / "b.tar.gz").read_bytes() == b"someone else's"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tar.gz"]
+    assert names(tmp_path) == ["b.tar.gz"]
 
 
 def test_force_overwrites(tmp_path: Path) -> None:
     (tmp_path / "b.tar.gz").write_bytes(b"old")
-    out = write_bundle(tmp_path, "b.tar.gz", b"new", force=True)
-    export.commit_output(out, "0" * 64, force=True)
+    upload = write_bundle(tmp_path, "b.tar.gz", b"new", force=True)
+    upload.commit(b"")
     assert (tmp_path / "b.tar.gz").read_bytes() == b"new"
 
 
 def test_second_writer_of_the_same_output_fails_fast(tmp_path: Path) -> None:
     first = write_bundle(tmp_path, "b.tar.gz", b"x")
     with pytest.raises(BuildError, match="another build is writing"):
-        export.open_output(tmp_path, "b.tar.gz", "8", force=False)
-    export.discard_output(first)
+        LocalDestination(tmp_path).open("b.tar.gz", "8", force=False)
+    first.discard()
     second = write_bundle(tmp_path, "b.tar.gz", b"y")  # free again once the first is gone
-    export.commit_output(second, "0" * 64, force=False)
+    second.commit(b"")
     assert (tmp_path / "b.tar.gz").read_bytes() == b"y"
 
 
 def test_discard_leaves_nothing_behind(tmp_path: Path) -> None:
-    out = write_bundle(tmp_path, "b.tar.gz", b"partial")
-    export.discard_output(out)
-    export.discard_output(out)  # idempotent
+    upload = write_bundle(tmp_path, "b.tar.gz", b"partial")
+    upload.discard()
+    upload.discard()  # idempotent
     assert list(tmp_path.iterdir()) == []
 
 
 def test_output_directory_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     with pytest.raises(BuildError, match="cannot create output directory"):
-        export.open_output(tmp_path / "f", "b.tar.gz", "1", force=False)
+        LocalDestination(tmp_path / "f").open("b.tar.gz", "1", force=False)
 
 
 def test_disk_full_message_names_the_target(tmp_path: Path) -> None:
-    import errno
-
-    message = export.describe_os_error(OSError(errno.ENOSPC, "No space"), tmp_path / "b.tar.gz")
+    message = describe_os_error(OSError(errno.ENOSPC, "No space"), tmp_path / "b.tar.gz")
     assert message == f"no space left on device while writing {tmp_path / 'b.tar.gz'}"
 
 
-class Interrupted(Exception):
-    pass
+def test_a_write_error_names_the_bundle_not_its_temporary_name(tmp_path: Path) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    upload = write_bundle(tmp_path, "b.tar.gz", b"")
+    full = os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, upload.file._file.fileno())  # the temporary file now fills up at once
+    os.close(full)
+    with pytest.raises(BuildError, match=f"^no space left on device while writing {tmp_path}/b"):
+        upload.file.write(b"x" * 4096)
+    upload.discard()
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_signals_held_arrive_when_the_block_ends() -> None:
-    def interrupt(signum: int, frame: object) -> None:
-        raise Interrupted
-
-    previous = signal.signal(signal.SIGINT, interrupt)
-    reached_end = False
+def test_a_held_lock_is_not_swept(tmp_path: Path) -> None:
+    (tmp_path / ".b.tar.gz.tmp-7").write_bytes(b"")
+    lock = tmp_path / ".b.tar.gz.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
     try:
-        with pytest.raises(Interrupted):  # noqa: PT012 (the point is where it is raised)
-            with signals_held():
-                os.kill(os.getpid(), signal.SIGINT)
-                time.sleep(0.05)  # a signal not held would have interrupted this
-                reached_end = True
-            time.sleep(1)  # the held signal arrives here, at the latest
+        assert LocalDestination(tmp_path).sweep("7") == [str(tmp_path / ".b.tar.gz.tmp-7")]
+        assert lock.exists()
     finally:
-        signal.signal(signal.SIGINT, previous)
-    assert reached_end
+        os.close(fd)
+
+
+def test_a_dead_jobs_lock_is_swept_with_its_files(tmp_path: Path) -> None:
+    for name in (".b.tar.gz.tmp-7", ".b.tar.gz.tmp-7.sha256", ".b.tar.gz.lock"):
+        (tmp_path / name).write_bytes(b"")
+    assert sorted(LocalDestination(tmp_path).sweep("7")) == sorted(
+        str(tmp_path / n) for n in (".b.tar.gz.tmp-7", ".b.tar.gz.tmp-7.sha256", ".b.tar.gz.lock")
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert LocalDestination(tmp_path / "missing").sweep("7") == []
+
+
+NAME_CHARS = "abcXYZ019._-"
+
+
+@given(
+    job=st.integers(1, 10**6),
+    others=st.lists(st.integers(1, 10**6), max_size=8),
+    name=st.text(NAME_CHARS, min_size=1, max_size=20).map(lambda p: f"20240101000000_{p}.tar.gz"),
+)
+def test_sweep_removes_only_the_named_jobs_files(job: int, others: list[int], name: str) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        outdir = Path(d)
+        mine = [outdir / f".{name}.tmp-{job}", outdir / f".{name}.tmp-{job}.sha256"]
+        theirs = [outdir / f".{name}.tmp-{o}" for o in others if o != job]
+        theirs += [outdir / name, outdir / f"{name}.tmp-{job}"]
+        for path in mine + theirs:
+            path.write_bytes(b"")
+        assert sorted(LocalDestination(outdir).sweep(str(job))) == sorted(map(str, mine))
+        assert all(p.exists() for p in theirs)
