@@ -38,6 +38,7 @@ class KindInfo:
     directory: str  # where its members land inside `<profile-name>/`
     noun: str  # how messages name several of them
     rendered: bool = False  # macros are substituted unless an item says `render: false`
+    executable: bool = False  # members are 0755 whatever their source's mode
     name_key: str | None = None  # the item key that names each member (unattend id, namespace)
     rule: KindRule | None = None  # what every family accepts; None: per family, FAMILY_RULES
 
@@ -54,7 +55,7 @@ KINDS: Mapping[Kind, KindInfo] = {
         name_key="namespace",
         rule=KindRule((".json",)),
     ),
-    "script": KindInfo("scripts", "custom/scripts", "scripts", rendered=True),
+    "script": KindInfo("scripts", "custom/scripts", "scripts", rendered=True, executable=True),
     "software": KindInfo("software", "custom/software", "software"),
     "file": KindInfo("files", "custom/files", "files", rule=KindRule(ANY)),
 }

@@ -15,15 +15,15 @@ def collect(files: Sequence[ResolvedFile]) -> tuple[Member, ...]:
 
 def member_for(resolved: ResolvedFile) -> Member:
     spec = resolved.spec
-    executable = resolved.executable or spec.kind == "script"
+    info = KINDS[spec.kind]
     return Member(
         path=resolved.bundle_path,
         kind=spec.kind,
-        mode=EXEC_MODE if executable else FILE_MODE,
+        mode=EXEC_MODE if resolved.executable or info.executable else FILE_MODE,
         size=resolved.size,
         source=resolved.abs_path,
         mtime_ns=resolved.mtime_ns,
-        rendered=spec.render and KINDS[spec.kind].rendered,
-        phase=spec.phase if spec.kind == "script" else None,
+        rendered=spec.render and info.rendered,
+        phase=spec.phase,
         name=resolved.name,
     )
