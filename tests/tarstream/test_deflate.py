@@ -4,14 +4,15 @@ import gzip
 import hashlib
 import io
 import threading
-import time
 import zlib
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from osbundle.errors import BuildError
+from osbundle.tarstream import deflate
 from osbundle.tarstream.deflate import (
     BLOCK_SIZE,
     GZIP_HEADER,
@@ -130,18 +131,40 @@ def test_write_error_surfaces_in_the_caller_without_hanging() -> None:
     assert out.written == len(GZIP_HEADER)
 
 
-def test_abort_is_prompt_and_writes_nothing_more() -> None:
+def test_abort_cancels_queued_blocks_and_writes_nothing_more(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    running, go, cancelled = threading.Event(), threading.Event(), threading.Event()
+    compressed: list[int] = []
+    compress = deflate._compress_task
+
+    def held_compress(*args: Any) -> Any:  # the first block holds its worker until `go`
+        compressed.append(len(compressed))
+        running.set()
+        go.wait(timeout=60)
+        return compress(*args)
+
+    monkeypatch.setattr(deflate, "_compress_task", held_compress)
     out = io.BytesIO()
     gz = GzipBlockWriter(out, SPECS["best"], 1)
-    block = sample(BLOCK_SIZE)
     for _ in range(4):
         buf = gz.acquire()
-        buf[:] = block
+        buf[:] = sample(BLOCK_SIZE)
         gz.submit(buf, BLOCK_SIZE)
-    start = time.monotonic()
-    gz.abort()
-    assert time.monotonic() - start < 2.0
-    size = len(out.getvalue())
-    time.sleep(0.2)
-    assert len(out.getvalue()) == size
+    assert running.wait(timeout=60)
+    shutdown = gz._pool.shutdown
+
+    def shutdown_then_tell(*args: Any, **kwargs: Any) -> None:
+        shutdown(*args, **kwargs)
+        cancelled.set()
+
+    monkeypatch.setattr(gz._pool, "shutdown", shutdown_then_tell)
+    aborting = threading.Thread(target=gz.abort)
+    aborting.start()
+    assert cancelled.wait(timeout=60)  # the queued blocks are cancelled while one still runs
+    go.set()
+    aborting.join(timeout=60)
+    assert not aborting.is_alive()
+    assert compressed == [0]  # three blocks were queued, and never compressed
+    assert out.getvalue().startswith(GZIP_HEADER)
     assert not [t for t in threading.enumerate() if t.name.startswith("osbundle-")]

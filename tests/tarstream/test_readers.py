@@ -286,7 +286,8 @@ def test_readers_end_when_the_archiver_is_killed(tmp_path: Path) -> None:
         cwd=REPO,
     )
     assert main.stdout is not None
-    pids = [int(p) for p in main.stdout.readline().split()]
+    with main.stdout:
+        pids = [int(p) for p in main.stdout.readline().split()]
     assert len(pids) == 2
     main.kill()
     main.wait()
