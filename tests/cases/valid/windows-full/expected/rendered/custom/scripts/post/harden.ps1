@@ -1,0 +1,2 @@
+<# block comment #>
+Write-Host win-case
