@@ -17,8 +17,8 @@ from osbundle.jobs.procid import ProcessId
 from osbundle.jobs.store import JobStore
 from osbundle.model import BuildRequest
 from osbundle.service import Service, open_service, state_directory
+from tests.fakes import dead_process
 from tests.jobs.memory_store import MemoryJobStore
-from tests.jobs.test_store import dead_process
 from tests.jobs_fakes import FAKE_TARGET, FakeSpec, release, write_fake_profile
 
 

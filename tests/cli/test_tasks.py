@@ -19,6 +19,7 @@ from osbundle.errors import JobError
 from osbundle.jobs import procid, worker
 from osbundle.jobs.store import open_store
 from osbundle.model import BuildRequest
+from tests.fakes import dead_process
 from tests.jobs_fakes import FAKE_TARGET, FakeSpec, write_fake_profile
 
 runner = CliRunner()
@@ -174,19 +175,11 @@ def test_elapsed_is_short_and_readable(seconds: float) -> None:
 
 def test_prune_reaps_dead_jobs_first(tmp_path: Path) -> None:
     with open_store(tmp_path) as s:
-        jid = s.create(BuildRequest(Path("/p"), Path("/o")), owner=dead_owner(), status="Running")
+        jid = s.create(BuildRequest(Path("/p"), Path("/o")), owner=dead_process(), status="Running")
     code, out, _, _ = invoke(tmp_path, "prune", "--older-than", "0s")
     assert (code, out) == (0, "deleted 1 job record\n")
     with pytest.raises(JobError, match=f"no job {jid}"), open_store(tmp_path) as s:
         s.get_one(jid)
-
-
-def dead_owner() -> procid.ProcessId:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    ident = procid.identify(child.pid)
-    child.wait()
-    assert ident is not None
-    return ident
 
 
 def test_osbundle_tasks_runs_from_the_real_cli(tmp_path: Path) -> None:

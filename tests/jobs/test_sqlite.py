@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shlex
@@ -15,8 +16,8 @@ import pytest
 
 from osbundle.errors import JobError
 from osbundle.jobs import procid
-from osbundle.jobs.procid import ProcessId
-from osbundle.jobs.sqlite import SqliteJobStore, open_sqlite_store
+from osbundle.jobs.record import request_to_json
+from osbundle.jobs.sqlite import SCHEMA_VERSION, SqliteJobStore, open_sqlite_store
 from osbundle.model import BuildRequest
 from tests.jobs_fakes import hammer
 
@@ -29,15 +30,6 @@ def store(tmp_path: Path) -> Iterator[SqliteJobStore]:
 
 def request(tmp_path: Path) -> BuildRequest:
     return BuildRequest(profile_dir=tmp_path / "profile", outdir=tmp_path / "out")
-
-
-def dead_process() -> ProcessId:
-    """The identity a process had before it exited (its pid may already be reused)."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    ident = procid.identify(child.pid)
-    child.wait()
-    assert ident is not None
-    return ident
 
 
 def test_store_uses_wal_and_the_state_dir(tmp_path: Path) -> None:
@@ -71,6 +63,61 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(JobError, match="newer osbundle"):
         open_sqlite_store(tmp_path)
+
+
+# The schema as osbundle 0.1.0 wrote it (version 1).
+SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    profile TEXT NOT NULL,
+    output TEXT NOT NULL,
+    request TEXT NOT NULL,
+    build TEXT NOT NULL,
+    background INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    percentage INTEGER NOT NULL DEFAULT 0,
+    stage TEXT NOT NULL DEFAULT '',
+    bytes_done INTEGER NOT NULL DEFAULT 0,
+    bytes_total INTEGER NOT NULL DEFAULT 0,
+    files_done INTEGER NOT NULL DEFAULT 0,
+    files_total INTEGER NOT NULL DEFAULT 0,
+    result TEXT,
+    created TEXT NOT NULL,
+    started TEXT,
+    ended TEXT,
+    pid INTEGER NOT NULL,
+    pid_start TEXT NOT NULL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_job ON messages(job_id, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status);
+"""
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    conn.executescript(SCHEMA_V1)
+    conn.execute(
+        "INSERT INTO jobs (profile, output, request, build, status, created, pid, pid_start)"
+        " VALUES ('/p', '/o', ?, 'tests.jobs_fakes:fake_build', 'Complete', '2026-01-01', 1, '')",
+        (json.dumps(request_to_json(request(tmp_path))),),
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with open_sqlite_store(tmp_path) as store:
+        assert [(j.job_id, j.status) for j in store.list_jobs()] == [("1", "Complete")]
+        assert store.create(request(tmp_path), owner=procid.current(), status="Running") == "2"
+    conn = sqlite3.connect(tmp_path / "jobs.sqlite3")
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(jobs)")]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.close()
+    assert "build" not in columns
 
 
 READ_ONLY_PROBE = """

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +14,7 @@ from osbundle.jobs import procid
 from osbundle.jobs.procid import ProcessId
 from osbundle.jobs.store import JobStore, open_store
 from osbundle.model import BuildRequest
+from tests.fakes import dead_process
 from tests.jobs.memory_store import MemoryJobStore
 
 
@@ -32,15 +31,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
 
 def build_request(tmp_path: Path) -> BuildRequest:
     return BuildRequest(profile_dir=tmp_path / "profile", outdir=tmp_path / "out")
-
-
-def dead_process() -> ProcessId:
-    """The identity a process had before it exited (its pid may already be reused)."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    ident = procid.identify(child.pid)
-    child.wait()
-    assert ident is not None
-    return ident
 
 
 def test_the_sqlite_store_is_what_open_store_opens(tmp_path: Path) -> None:

@@ -5,20 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from osbundle.macros.grammar import MacroUse, find_macros
-
-SEGMENT = st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True)
-FIRST = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,7}", fullmatch=True)
-NAMES = st.builds(
-    lambda first, rest: ".".join([first, *rest]), FIRST, st.lists(SEGMENT, min_size=1, max_size=4)
-)
-XML_TEXT = st.text(
-    st.characters(
-        codec="utf-8",
-        blacklist_characters="".join(map(chr, [*range(9), 11, 12, *range(14, 32)]))
-        + "\ufffe\uffff",
-    )
-)
-
+from tests.macros.strategies import NAMES
 
 # --- find_macros -------------------------------------------------------------------------------
 

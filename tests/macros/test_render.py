@@ -11,20 +11,7 @@ from hypothesis import strategies as st
 from osbundle.errors import InputError
 from osbundle.macros.grammar import NullValue, RenderError, Scalar
 from osbundle.macros.render import render_text
-
-SEGMENT = st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True)
-FIRST = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,7}", fullmatch=True)
-NAMES = st.builds(
-    lambda first, rest: ".".join([first, *rest]), FIRST, st.lists(SEGMENT, min_size=1, max_size=4)
-)
-XML_TEXT = st.text(
-    st.characters(
-        codec="utf-8",
-        blacklist_characters="".join(map(chr, [*range(9), 11, 12, *range(14, 32)]))
-        + "\ufffe\uffff",
-    )
-)
-
+from tests.macros.strategies import XML_TEXT
 
 # --- render_text: common rules -----------------------------------------------------------------
 

@@ -13,25 +13,13 @@ from osbundle.errors import BuildError, InputError
 from osbundle.macros.grammar import NullValue, Scalar
 from osbundle.macros.settings import (
     SettingsFile,
+    macro_table,
     parse_settings,
     predefined_values,
     read_settings,
 )
 from osbundle.model import OsSpec, Profile
-
-SEGMENT = st.from_regex(r"[A-Za-z0-9_-]{1,8}", fullmatch=True)
-FIRST = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,7}", fullmatch=True)
-NAMES = st.builds(
-    lambda first, rest: ".".join([first, *rest]), FIRST, st.lists(SEGMENT, min_size=1, max_size=4)
-)
-XML_TEXT = st.text(
-    st.characters(
-        codec="utf-8",
-        blacklist_characters="".join(map(chr, [*range(9), 11, 12, *range(14, 32)]))
-        + "\ufffe\uffff",
-    )
-)
-
+from tests.macros.strategies import SEGMENT
 
 # --- predefined values -------------------------------------------------------------------------
 
@@ -221,3 +209,51 @@ def test_settings_are_read_as_they_were_collected(tmp_path: Path) -> None:
     path.symlink_to(tmp_path / "elsewhere.json")
     with pytest.raises(BuildError, match="is a symbolic link"):
         read_settings(collected)
+
+
+# --- macro_table: what the render stage and validate's checks share -----------------------------
+
+
+def settings_files(tmp_path: Path, *files: tuple[str, str, bytes]) -> list[SettingsFile]:
+    out = []
+    for namespace, name, content in files:
+        path = tmp_path / name
+        path.write_bytes(content)
+        out.append(settings_file(namespace, path, name))
+    return out
+
+
+def test_macro_table_is_predefined_values_plus_every_settings_file(tmp_path: Path) -> None:
+    files = settings_files(tmp_path, ("a", "a.json", b'{"x": 1}'), ("b", "b.json", b'{"y": "z"}'))
+    values, problems = macro_table(make_profile({"locale": "de-DE"}), files)
+    assert problems == []
+    assert values == {**predefined_values(make_profile({"locale": "de-DE"})), "a.x": 1, "b.y": "z"}
+
+
+def test_macro_table_reports_each_problem_as_a_value(tmp_path: Path) -> None:
+    files = settings_files(
+        tmp_path,
+        ("site", "first.json", b'{"x": 1}'),
+        ("site", "again.json", b'{"y": 2}'),  # the namespace is taken
+        ("9lives", "bad-name.json", b"{}"),
+        ("broken", "broken.json", b'{"a": 1,\n "a": 2}'),  # located inside the file
+        ("fine", "fine.json", b'{"z": 3}'),
+    )
+    values, problems = macro_table(make_profile({}), files)
+    assert [(p.index, p.line, p.col) for p in problems] == [(1, 0, 0), (2, 0, 0), (3, 2, 2)]
+    assert problems[0].message == "macro namespace 'site' is already used by 'first.json'"
+    assert problems[1].message == "'9lives' cannot be a macro namespace"
+    assert problems[1].hint is not None
+    assert "not `predefined`" in problems[1].hint
+    assert problems[2].render("broken.json") == 'broken.json:2:2: duplicate key "a"'
+    assert {"site.x", "fine.z"} <= values.keys()
+    assert "site.y" not in values
+
+
+def test_macro_table_reports_a_file_changed_since_it_was_collected(tmp_path: Path) -> None:
+    (file,) = settings_files(tmp_path, ("ns", "s.json", b'{"a": 1}'))
+    (tmp_path / "s.json").write_bytes(b'{"a": 12}')
+    _, problems = macro_table(make_profile({}), [file])
+    assert len(problems) == 1
+    assert "size changed since the profile was collected" in problems[0].message
+    assert problems[0].render("s.json").startswith("s.json: ")
