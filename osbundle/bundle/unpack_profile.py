@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from osbundle.errors import BundleError
 from osbundle.kinds import KINDS, RENDERED_KINDS, Kind
+from osbundle.profile.walk import literal_pattern
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _YAML_WORDS = frozenset({"true", "false", "null", "yes", "no", "on", "off", "y", "n"})
@@ -101,8 +102,7 @@ def located(path: str, kind: str, all_paths: list[list[str]]) -> dict[str, Any]:
 
 def escape_glob(component: str) -> str:
     """Glob characters made literal; a backslash (never allowed in a source) matches via `?`."""
-    escaped = re.sub(r"([*?\[])", r"[\1]", component)
-    return escaped.replace("\\", "?")
+    return literal_pattern(component).replace("\\", "?")
 
 
 def check_unique(target: list[str], patterns: list[str], all_paths: list[list[str]]) -> None:

@@ -13,9 +13,8 @@ from osbundle.kinds import KINDS, Family, Kind, file_stem
 from osbundle.model import OsSpec, Position, Profile, SourceSpec
 from osbundle.profile.extends import Locator, load_merged, profile_file
 from osbundle.profile.schema import schema_diagnostics
+from osbundle.profile.walk import GLOB_CHARS
 from osbundle.yaml.document import YamlDocument
-
-GLOB_CHARS = frozenset("*?[")
 
 DocCache = dict[tuple[str, str], YamlDocument]
 Locate = Callable[[DocPath], Position]
@@ -132,6 +131,6 @@ def _source_spec(kind: Kind, key: str, index: int, item: Any, locator: Locator) 
 def default_name(source: str) -> str | None:
     """The file name without all extensions; None for a glob (each match then uses its own)."""
     last = source.rstrip("/").rsplit("/", 1)[-1]
-    if not last or GLOB_CHARS & set(source):
+    if not last or GLOB_CHARS.search(source):
         return None
     return file_stem(last)

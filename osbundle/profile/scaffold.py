@@ -22,6 +22,7 @@ from osbundle.macros.settings import SettingsFile, macro_table
 from osbundle.model import ResolvedFile
 from osbundle.profile.load import load_profile
 from osbundle.profile.sources import resolve_sources
+from osbundle.profile.walk import literal_pattern
 
 FOLDER_KINDS: dict[str, Kind] = {
     "drivers": "driver",
@@ -92,7 +93,7 @@ def classify(directory: Path, family: Family) -> Draft:
             continue
         kind = FOLDER_KINDS.get(entry.name) if entry.is_dir(follow_symlinks=False) else None
         if kind is None:
-            draft.add("file", {"source": literal(entry.name)})
+            draft.add("file", {"source": literal_pattern(entry.name)})
         elif kind == "driver" and family == "windows":
             classify_windows_drivers(Path(entry.path), draft)
         else:
@@ -106,7 +107,7 @@ def classify_folder(folder: Path, kind: Kind, family: Family, draft: Draft) -> N
         if kinds.supported(family, kind) and kinds.accepts(family, kind, path.name):
             draft.add(kind, kind_item(kind, rel, path))
         else:
-            draft.add("file", {"source": literal(rel), "dest": parent_of(rel)})
+            draft.add("file", {"source": literal_pattern(rel), "dest": parent_of(rel)})
             draft.notes.append(f"{rel}: not a {family} {kind} file, added as a custom file")
 
 
@@ -117,14 +118,14 @@ def classify_windows_drivers(folder: Path, draft: Draft) -> None:
         is_dir = entry.is_dir(follow_symlinks=False)
         has_inf = is_dir and any(f.name.lower().endswith(".inf") for f in walk_files(path))
         if has_inf or (not is_dir and entry.name.lower().endswith(".zip")):
-            draft.add("driver", {"source": literal(rel)})
+            draft.add("driver", {"source": literal_pattern(rel)})
         else:
-            draft.add("file", {"source": literal(rel), "dest": folder.name})
+            draft.add("file", {"source": literal_pattern(rel), "dest": folder.name})
             draft.notes.append(f"{rel}: not a driver folder with an .inf or a .zip; custom file")
 
 
 def kind_item(kind: Kind, rel: str, path: Path) -> dict[str, object]:
-    item: dict[str, object] = {"source": literal(rel)}
+    item: dict[str, object] = {"source": literal_pattern(rel)}
     sub = parent_of(rel).partition("/")[2]
     if sub:
         item["dest"] = sub
@@ -180,11 +181,6 @@ def walk_files(folder: Path) -> Iterator[Path]:
 
 def parent_of(rel: str) -> str:
     return rel.rpartition("/")[0]
-
-
-def literal(path: str) -> str:
-    """Escape glob characters so a file name like `a[1].txt` matches only itself."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
 
 
 def write_yaml(

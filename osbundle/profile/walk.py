@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import NamedTuple
 
-GLOB_CHARS = re.compile(r"[*?\[]")
+GLOB_CHARS = re.compile(r"[*?\[]")  # what makes a source component a pattern
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -30,6 +30,11 @@ class Match(NamedTuple):
     size: int
     mtime_ns: int
     mode: int
+
+
+def literal_pattern(text: str) -> str:
+    """A pattern matching exactly `text`: `a[1].txt` -> `a[[]1].txt`."""
+    return GLOB_CHARS.sub(lambda m: f"[{m.group()}]", text)
 
 
 def split_relative(text: str, what: str) -> tuple[list[str], str | None]:
