@@ -105,7 +105,11 @@ def restore_signal_handlers() -> None:
 
 @contextlib.contextmanager
 def cancel_on_signals(signals: Sequence[signal.Signals] = STOP_SIGNALS) -> Iterator[SignalGuard]:
-    """`install_signal_handlers` for the length of a block."""
+    """`install_signal_handlers` for the length of a block; inside another such block, the guard
+    already installed serves (so the outer block is not left without one)."""
+    if _ACTIVE is not None:
+        yield _ACTIVE
+        return
     guard = install_signal_handlers(signals)
     try:
         yield guard

@@ -13,9 +13,10 @@ from osbundle.errors import InputError
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """The parsed JSON Schema `osbundle/schemas/<name>`; parsed once per process."""
+    if "/" in name or "\\" in name or not name.endswith(".schema.json"):
+        raise InputError(f"no bundled schema named {name!r}")
     resource = files("osbundle") / "schemas" / name
     try:
-        text = resource.read_text(encoding="utf-8")
+        return cast(dict[str, Any], json.loads(resource.read_text(encoding="utf-8")))
     except (FileNotFoundError, IsADirectoryError) as exc:
         raise InputError(f"no bundled schema named {name!r}") from exc
-    return cast(dict[str, Any], json.loads(text))
