@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.factory import REPO, make_profile
+from tests.profile.helpers import WINDOWS_FILES
 
 WINDOWS = REPO / "profiles" / "windows-2016-datacenter"
 
@@ -200,20 +201,7 @@ def test_init_makes_a_profile_that_validates_and_builds(
     tmp_path: Path, state: dict[str, str]
 ) -> None:
     folder = tmp_path / "mine"
-    files = {
-        "drivers/nic/e1d.inf": b"[Version]\r\n",
-        "drivers/nic/e1d.sys": b"MZ",
-        "drivers/readme.txt": b"not a driver",
-        "boot/WinPE_64.wim": b"wim",
-        "unattend/autounattend.xml": b"<unattend><x>#predefined.os.family#</x></unattend>",
-        "scripts/post.ps1": b"Write-Host '#settings.greeting#'\r\n",
-        "scripts/other.ps1": b"Write-Host '#nobody.defines.this#'\r\n",
-        "scripts/notes.txt": b"x",
-        "software/tool.zip": b"PK\x05\x06" + bytes(18),
-        "settings/settings.json": b'{"greeting": "hello"}',
-        "extra/a[1].txt": b"glob chars in a name",
-        "top.txt": b"top",
-    }
+    files = WINDOWS_FILES
     for rel, data in files.items():
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_bytes(data)

@@ -2,56 +2,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from osbundle.kinds import Family, Kind
-from osbundle.model import OsSpec, Position, Profile, SourceSpec
 from osbundle.profile.sources import collision_key, resolve_sources
-
-
-def make_files(root: Path, names: Sequence[str], mode: int = 0o644) -> None:
-    for name in names:
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(name.encode())
-        path.chmod(mode)
-
-
-def spec(
-    root: Path, source: str, kind: Kind = "file", dest: str = "", index: int = 0
-) -> SourceSpec:
-    return SourceSpec(
-        kind=kind,
-        source=source,
-        base_dir=root,
-        dest=dest,
-        yaml_path=(f"{kind}s", index),
-        position=Position(Path("profile.yaml"), 10 + index, 5),
-    )
-
-
-def profile(root: Path, specs: Sequence[SourceSpec], family: Family = "rhel") -> Profile:
-    return Profile(
-        path=root / "profile.yaml",
-        root=root,
-        id="a|b",
-        name="p",
-        description="",
-        os=OsSpec(family, "1", "x86_64"),
-        install={},
-        predefined_unattend=None,
-        entries=tuple(specs),
-    )
-
-
-def resolve(root: Path, *specs: SourceSpec, family: Family = "rhel") -> tuple[list[str], list[str]]:
-    files, diags = resolve_sources(profile(root, specs, family))
-    return [f.bundle_path for f in files], [d.message for d in diags]
+from tests.profile.helpers import make_files, profile, resolve, spec
 
 
 def test_where_members_land(tmp_path: Path) -> None:
@@ -117,60 +75,6 @@ def test_rejected_sources(tmp_path: Path, source: str, fragment: str) -> None:
     assert files == []
     assert len(messages) == 1
     assert fragment in messages[0]
-
-
-def test_symlinks(tmp_path: Path) -> None:
-    root = tmp_path / "p"
-    make_files(root, ["real/a.txt"])
-    make_files(tmp_path, ["outside/secret.txt"])
-    (root / "inside.txt").symlink_to("real/a.txt")
-    (root / "linkdir").symlink_to("real")
-    (root / "escape.txt").symlink_to(tmp_path / "outside" / "secret.txt")
-    (root / "escapedir").symlink_to("../outside")
-    (root / "real" / "loop").symlink_to("..")
-    (root / "dangling").symlink_to("nowhere")
-    assert resolve(root, spec(root, "inside.txt")) == (["custom/files/inside.txt"], [])
-    assert resolve(root, spec(root, "linkdir")) == (
-        ["custom/files/linkdir/a.txt"],
-        ["'linkdir/loop' is the profile directory itself"],
-    )
-    (root / "real" / "loop").unlink()
-    (root / "real" / "loop").symlink_to(".")
-    assert resolve(root, spec(root, "linkdir"))[1] == ["'linkdir/loop' is a symlink loop"]
-    assert "outside" in resolve(root, spec(root, "escape.txt"))[1][0]
-    assert "outside" in resolve(root, spec(root, "escapedir/*"))[1][0]
-    assert "outside" in resolve(root, spec(root, "escapedir"))[1][0]
-    assert "broken symlink" in resolve(root, spec(root, "dangling"))[1][0]
-    files, messages = resolve(root, spec(root, "real"))
-    assert files == ["custom/files/real/a.txt"]
-    assert messages == ["'real/loop' is a symlink loop"]
-    everything = resolve(root, spec(root, "**"))
-    assert "custom/files/inside.txt" in everything[0]
-    assert not any("secret" in p for p in everything[0])
-    assert any("escape.txt" in m for m in everything[1])
-
-
-def test_non_regular_files_are_refused_without_opening(tmp_path: Path) -> None:
-    make_files(tmp_path, ["d/ok.txt"])
-    os.mkfifo(tmp_path / "d" / "pipe")
-    files, messages = resolve(tmp_path, spec(tmp_path, "d"))
-    assert files == ["custom/files/d/ok.txt"]
-    assert messages == ["'d/pipe' is not a regular file or directory"]
-    assert resolve(tmp_path, spec(tmp_path, "d/pipe"))[1] == [
-        "'d/pipe' is not a regular file or directory"
-    ]
-
-
-def test_bad_file_names(tmp_path: Path) -> None:
-    make_files(tmp_path, ["d/ok.txt"])
-    (tmp_path / "d" / "bad\x01name").write_bytes(b"")
-    os.close(os.open(os.fsencode(tmp_path / "d") + b"/latin\xe9", os.O_CREAT | os.O_WRONLY))
-    files, messages = resolve(tmp_path, spec(tmp_path, "d"))
-    assert files == ["custom/files/d/ok.txt"]
-    assert sorted(messages) == [
-        "file name 'bad\\x01name' contains a control character",
-        "file name 'latin\\udce9' is not valid UTF-8",
-    ]
 
 
 def test_collisions(tmp_path: Path) -> None:
