@@ -244,3 +244,8 @@ def finish_tar(body: bytes) -> bytes:
 
 def regular(name: str, data: bytes, mode: int = 0o644) -> bytes:
     return raw_header(name, len(data), mode=mode) + pad(data)
+
+
+def tar_case(body: bytes) -> bytes:
+    """`body` (raw tar blocks) ended as the format says and gzip-compressed: a hand-made bundle."""
+    return gzip_bytes(finish_tar(body))

@@ -6,19 +6,14 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from osbundle.bundle.unpack import unpack_bundle
-from osbundle.bundle.unpack_profile import located, profile_document, yaml_string
 from osbundle.errors import BundleError, InputError
-from osbundle.kinds import KINDS
-from osbundle.profile.walk import Walker, split_relative
-from osbundle.yaml.reader import parse_yaml
 from tests import bundle_factory as bf
 from tests.factory import PROFILES
 
@@ -47,33 +42,6 @@ def test_unpack_writes_the_profile_tree(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [bundle.name, bundle.name + ".sha256", "out"]
     )
-
-
-def test_profile_yaml_is_reconstructed_from_metadata(tmp_path: Path) -> None:
-    unpack_bundle(bf.good_bundle(tmp_path), tmp_path / "out")
-    raw = (tmp_path / "out" / "profile.yaml").read_bytes()
-    expected: dict[str, Any] = {
-        "id": "win2016|win2016-x86_64-install-Standard_core",
-        "name": bf.TOP,
-        "description": "Windows Server 2016 Datacenter",
-        "os": {"family": "windows", "release": "2016", "arch": "x86_64"},
-        "install": {"locale": "en-US", "unattend": "autounattend"},
-        "drivers": [{"source": "drivers/**"}],
-        "unattend": [
-            {"source": "unattend/autounattend.xml", "name": "autounattend", "render": True}
-        ],
-        "settings": [
-            {"source": "custom/settings/server_settings.json", "namespace": "server_settings"}
-        ],
-        "scripts": [{"source": "custom/scripts/post.ps1", "phase": "post", "render": True}],
-        "software": [{"source": "custom/software/agent.zip"}],
-        "files": [
-            {"source": "custom/files/tools/readme.txt", "dest": "tools"},
-            {"source": "custom/files/tools/run.exe", "dest": "tools"},
-        ],
-    }
-    assert yaml.safe_load(raw) == expected
-    assert parse_yaml(raw, "profile.yaml").data == expected
 
 
 def test_already_rendered_text_that_looks_like_a_macro_is_not_rendered_again(
@@ -161,60 +129,6 @@ def test_random_member_names_never_write_outside_dest(
         for p in dest.rglob("*") if dest.exists() else []:
             assert not p.is_symlink()
             assert os.path.realpath(p).startswith(os.path.realpath(dest) + os.sep)
-
-
-NAME_CHARS = st.text(alphabet=st.sampled_from("ab.-_[]*?!\\ é"), min_size=1, max_size=8).filter(
-    lambda s: s not in (".", "..")
-)
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    st.sampled_from(sorted(info.directory for info in KINDS.values())),
-    st.lists(NAME_CHARS, min_size=1, max_size=3),
-)
-def test_source_and_dest_land_the_file_on_its_bundle_path(kind_dir: str, parts: list[str]) -> None:
-    """The real source walker, given the written `source`, finds the file at the same path."""
-    kind = next(k for k, info in KINDS.items() if info.directory == kind_dir)
-    path = "/".join([kind_dir, *parts])
-    with tempfile.TemporaryDirectory() as tmp:
-        file = Path(tmp, path)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_bytes(b"x")
-        item = located(path, kind, [path.split("/")])
-        source_parts, problem = split_relative(item["source"], "source")
-        assert problem is None
-        walker = Walker(tmp, os.path.realpath(tmp))
-        walker.expand(source_parts)
-        assert not walker.problems
-        [match] = walker.found.values()
-        landed = "/".join(p for p in (kind_dir, item.get("dest", ""), match.rel) if p)
-        assert landed == path
-
-
-@given(st.text())
-@example("\ufffe")  # a noncharacter YAML does not allow unescaped (found by hypothesis in CI)
-@example("\uffff")
-def test_yaml_strings_read_back_exactly(text: str) -> None:
-    line = f"key: {yaml_string(text)}\n".encode()
-    assert yaml.safe_load(line) == {"key": text}
-    if "\x00" not in text and not any(0xD800 <= ord(c) <= 0xDFFF for c in text):
-        assert parse_yaml(line, "t.yaml").data == {"key": text}
-
-
-def test_windows_zip_only_driver_folders_get_their_own_entries() -> None:
-    paths = ["drivers/a/x.inf", "drivers/a/x.sys", "drivers/extra/one.zip", "drivers/two.zip"]
-    metadata = bf.metadata_doc(
-        bf.Profile(install={}),
-        [bf.FMember(p, b"", "driver") for p in paths],
-    )
-    doc, notes = profile_document(metadata, lambda _: False)
-    assert doc["drivers"] == [
-        {"source": "drivers/a"},
-        {"source": "drivers/extra/one.zip", "dest": "extra"},
-        {"source": "drivers/two.zip"},
-    ]
-    assert notes == ()
 
 
 @pytest.mark.parametrize(

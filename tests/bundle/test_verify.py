@@ -1,4 +1,4 @@
-"""verify_bundle: .sha256, SHA256SUMS, metadata inventory and schema, fast mode."""
+"""verify_bundle end to end: the .sha256 file, the gzip header, fast mode, tampered content."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import hashlib
 import json
 import zlib
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -18,20 +17,6 @@ from osbundle.bundle.verify import verify_bundle
 from osbundle.errors import BundleError
 from tests import bundle_factory as bf
 
-SYS = f"{bf.TOP}/drivers/intel-e1d/e1d.sys"
-
-
-def rewrite(bundle: Path, tar: bytes) -> None:
-    """Replace the archive with a fresh gzip of `tar` and a matching .sha256."""
-    bf.write_bundle(bundle.parent, bf.gzip_bytes(tar), filename=bundle.name)
-
-
-def flip_member_byte(tar: bytes, data: bytes, at: int = 5) -> bytes:
-    start = tar.index(data)
-    out = bytearray(tar)
-    out[start + at] ^= 0x01
-    return bytes(out)
-
 
 def test_good_bundle_verifies(tmp_path: Path) -> None:
     bundle = bf.good_bundle(tmp_path)
@@ -41,34 +26,6 @@ def test_good_bundle_verifies(tmp_path: Path) -> None:
         assert report.problems == ()
         assert report.checked == len(bf.windows_members()) + 2
         assert json.loads(json.dumps(report.to_json()))["ok"] is True
-
-
-def test_flipped_byte_names_the_member(tmp_path: Path) -> None:
-    bundle = bf.good_bundle(tmp_path)
-    sys_data = next(m.data for m in bf.windows_members() if m.path.endswith("e1d.sys"))
-    tar = flip_member_byte(bf.tar_bytes(bf.bundle_entries()), sys_data, at=1000)
-    rewrite(bundle, tar)  # only the tar content differs: gzip and .sha256 are consistent
-    report = verify_bundle(bundle)
-    assert not report.ok
-    assert report.problems == (
-        f"{SYS}: sha256 differs from metadata.json",
-        f"{SYS}: xxh3_128 differs from metadata.json",
-        f"{SYS}: sha256 differs from SHA256SUMS",
-    )
-    fast = verify_bundle(bundle, fast=True)
-    assert fast.problems == (f"{SYS}: xxh3_128 differs from metadata.json",)
-
-
-def test_first_bad_member_is_reported_first(tmp_path: Path) -> None:
-    bundle = bf.good_bundle(tmp_path)
-    members = bf.windows_members()
-    tar = bf.tar_bytes(bf.bundle_entries())
-    for m in (members[-1], members[0]):  # tamper with the last payload member, then the first
-        tar = flip_member_byte(tar, m.data, at=2)
-    rewrite(bundle, tar)
-    problems = verify_bundle(bundle).problems
-    assert problems[0].startswith(f"{bf.TOP}/{members[0].path}: ")
-    assert problems[-1].startswith(f"{bf.TOP}/{members[-1].path}: ")
 
 
 def test_fast_mode_hashes_payload_with_xxh3_only(
@@ -99,20 +56,6 @@ def test_fast_mode_hashes_payload_with_xxh3_only(
     assert sum(fed) - fast_bytes == payload  # full mode adds exactly the payload to sha256
 
 
-def test_fast_mode_cross_checks_sums_against_metadata(tmp_path: Path) -> None:
-    entries = bf.bundle_entries()
-    name, sums, mode = entries[-1]
-    first = sums.split(b"\n")[0]
-    bad = (b"0" * 64) + first[64:]
-    entries[-1] = (name, sums.replace(first, bad), mode)
-    bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bf.tar_bytes(entries)))
-    member = f"{bf.TOP}/{bf.windows_members()[0].path}"
-    assert verify_bundle(bundle, fast=True).problems == (
-        f"{member}: SHA256SUMS and metadata.json disagree on its sha256",
-    )
-    assert verify_bundle(bundle).problems == (f"{member}: sha256 differs from SHA256SUMS",)
-
-
 def test_missing_sha256_file_is_a_problem(tmp_path: Path) -> None:
     archive = bf.gzip_bytes(bf.tar_bytes(bf.bundle_entries()))
     bundle = bf.write_bundle(tmp_path, archive, sha256_file=False)
@@ -140,81 +83,6 @@ def test_truncated_gzip_raises(tmp_path: Path) -> None:
     bundle = bf.write_bundle(tmp_path, archive[: len(archive) // 2])
     with pytest.raises(BundleError, match="truncated gzip stream"):
         verify_bundle(bundle)
-
-
-def tampered(tmp_path: Path, edit: Any) -> tuple[str, ...]:
-    """Problems of a bundle whose (member list, metadata doc) `edit` changed; trailers follow."""
-    members = bf.windows_members()
-    doc = bf.metadata_doc(bf.Profile(), members)
-    members, doc = edit(members, doc)
-    metadata = bf.canonical(doc)
-    pairs = [(m.path, m.data) for m in members] + [("metadata.json", metadata)]
-    entries = [(f"{bf.TOP}/{m.path}", m.data, m.mode) for m in members]
-    entries += [(f"{bf.TOP}/metadata.json", metadata, 0o644)]
-    entries += [(f"{bf.TOP}/SHA256SUMS", bf.sums_file(pairs), 0o644)]
-    return verify_bundle(bf.write_bundle(tmp_path, bf.gzip_bytes(bf.tar_bytes(entries)))).problems
-
-
-def test_unlisted_missing_and_duplicate_members(tmp_path: Path) -> None:
-    def edit(members: list[bf.FMember], doc: dict[str, Any]) -> Any:
-        extra = bf.FMember("custom/files/zz-extra.txt", b"x", "file")
-        dup = members[0]
-        doc["members"].append(bf.inventory_item(bf.FMember("custom/files/zz-gone", b"", "file")))
-        return [*members[:1], dup, *members[1:], extra], doc
-
-    problems = tampered(tmp_path, edit)
-    first = f"{bf.TOP}/{bf.windows_members()[0].path}"
-    assert problems[0] == f"{first}: duplicate member name"
-    assert (
-        f"{bf.TOP}/custom/files/zz-extra.txt: in the archive but not listed in metadata.json"
-        in (problems)
-    )
-    assert (
-        f"{bf.TOP}/custom/files/zz-gone: listed in metadata.json but missing from the archive"
-        in (problems)
-    )
-
-
-def test_metadata_schema_and_canonical_form(tmp_path: Path) -> None:
-    def edit(members: list[bf.FMember], doc: dict[str, Any]) -> Any:
-        doc["formatVersion"] = 2
-        return members, doc
-
-    problems = tampered(tmp_path, edit)
-    assert any("does not match its schema at .formatVersion" in p for p in problems)
-
-    entries = bf.bundle_entries()
-    name, raw, mode = entries[-2]
-    pretty = json.dumps(json.loads(raw), indent=1).encode() + b"\n"
-    entries[-2] = (name, pretty, mode)
-    bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bf.tar_bytes(entries)))
-    problems = verify_bundle(bundle).problems
-    assert "metadata.json is not canonical JSON" in problems[0]
-    assert problems[1] == f"{bf.TOP}/metadata.json: sha256 differs from SHA256SUMS"
-
-
-def test_windows_case_collisions_and_order(tmp_path: Path) -> None:
-    def edit(members: list[bf.FMember], doc: dict[str, Any]) -> Any:
-        twin = bf.FMember("custom/files/TOOLS/readme.txt", b"y", "file")
-        members = sorted([*members, twin], key=lambda m: m.path.encode())
-        return members, bf.metadata_doc(bf.Profile(), members)
-
-    problems = tampered(tmp_path, edit)
-    assert problems == (
-        f"{bf.TOP}/custom/files/tools/readme.txt: collides with 'custom/files/TOOLS/readme.txt' "
-        "when case is ignored",
-    )
-
-
-def test_out_of_order_payload_and_trailers(tmp_path: Path) -> None:
-    entries = bf.bundle_entries()
-    entries[0], entries[1] = entries[1], entries[0]
-    entries[-1], entries[-2] = entries[-2], entries[-1]
-    bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bf.tar_bytes(entries)))
-    problems = verify_bundle(bundle).problems
-    assert any("out of order" in p for p in problems)
-    assert "metadata.json is not the second-to-last member" in problems
-    assert "SHA256SUMS is not the last member" in problems
 
 
 def test_non_canonical_gzip_header_is_a_problem(tmp_path: Path) -> None:
@@ -276,12 +144,3 @@ def test_any_bit_flip_in_member_content_is_caught(data: st.DataObject) -> None:
             report = verify_bundle(bundle, fast=fast)
             assert not report.ok
             assert report.problems[0].startswith(f"{bf.TOP}/{member.path}: ")
-
-
-def test_nonzero_member_padding_is_refused(tmp_path: Path) -> None:
-    tar = bytearray(bf.tar_bytes(bf.bundle_entries()))
-    first = bf.windows_members()[0]
-    tar[tar.index(first.data) + len(first.data)] = 0x41
-    bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bytes(tar)))
-    with pytest.raises(BundleError, match="non-zero padding after member"):
-        verify_bundle(bundle)
