@@ -6,6 +6,7 @@ not a sub-command runs `show`, so job ids and sub-commands share one command lin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,9 +22,10 @@ from typer.core import TyperGroup
 
 from osbundle.cli.render import cancel_line, jobs_text
 from osbundle.errors import JobError
-from osbundle.service import open_service
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from osbundle.jobs.record import Job
     from osbundle.service import Service
 
@@ -54,6 +56,15 @@ StateDir = Annotated[
 JobIds = Annotated[
     list[str], typer.Argument(metavar="JOBID", show_default=False, help="Job ids: 12 13 or 12,13.")
 ]
+
+
+@contextlib.contextmanager
+def opened(state_dir: Path | None) -> Iterator[Service]:
+    """The service, imported when a command runs: `osbundle --help` or `validate` need none of
+    the job machinery (the job store, workers, destinations)."""
+
+    with opened(state_dir) as service:
+        yield service
 
 
 def parse_ids(raw: Sequence[str]) -> list[str]:
@@ -99,7 +110,7 @@ def show(
 ) -> None:
     """List jobs, or show the named ones: status, percentage, stage, elapsed, messages."""
     ids = parse_ids(job_ids or [])
-    with open_service(state_dir) as service:
+    with opened(state_dir) as service:
         if not watch:
             typer.echo(jobs_text(service.jobs(ids), named=bool(ids), as_json=as_json))
             return
@@ -139,7 +150,7 @@ def cancel(
 ) -> None:
     """Cancel running or pending jobs: the build stops, leaves no partial output, ends Cancelled."""
     errors: list[str] = []
-    with open_service(state_dir) as service:
+    with opened(state_dir) as service:
         asked: list[str] = []
         for jid in parse_ids(job_ids):
             try:
@@ -156,7 +167,7 @@ def cancel(
 def delete(job_ids: JobIds, state_dir: StateDir = None) -> None:
     """Remove the records of ended jobs (not their bundles)."""
     errors: list[str] = []
-    with open_service(state_dir) as service:
+    with opened(state_dir) as service:
         for jid in parse_ids(job_ids):
             try:
                 service.delete(jid)
@@ -175,7 +186,7 @@ def prune(
 ) -> None:
     """Remove the records of jobs that ended longer ago than --older-than."""
     age = parse_duration(older_than)
-    with open_service(state_dir) as service:
+    with opened(state_dir) as service:
         removed = service.prune(age)
     typer.echo(f"deleted {len(removed)} job record{'s' if len(removed) != 1 else ''}")
 

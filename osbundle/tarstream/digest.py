@@ -13,8 +13,7 @@ import xxhash
 
 from osbundle.tarstream.sourcefile import (
     StrPath,
-    check_stat,
-    fstat,
+    check_unchanged,
     grew,
     open_source,
     read_error,
@@ -44,7 +43,7 @@ def digest_source(source: StrPath, size: int, mtime_ns: int) -> tuple[str, str]:
             remaining -= n
         if not probed and read_probe(fd, source):
             raise grew(source, size)
-        check_stat(source, fstat(fd, source), size, mtime_ns)
+        check_unchanged(fd, source, size, mtime_ns)
     finally:
         os.close(fd)
     return sha256.hexdigest(), xxh.hexdigest()

@@ -29,7 +29,7 @@ from osbundle.interrupts import release_all
 from osbundle.model import Member, MemberDigest
 from osbundle.tarstream.digest import digest_bytes
 from osbundle.tarstream.header import BLOCK, HeaderEncoder, pad_length
-from osbundle.tarstream.sourcefile import check_stat, fstat, open_source, read_exactly
+from osbundle.tarstream.sourcefile import check_unchanged, open_source, read_exactly
 
 SMALL_FILE = 256 << 10  # files up to this size go to the readers; larger ones stream in-process
 SLOT_TAR = 1 << 20  # tar bytes of one batch at most
@@ -266,7 +266,7 @@ def _encode(
     fd = open_source(source, size, member.mtime_ns)
     try:
         read_exactly(fd, source, tar[pos : pos + size + 1], size)
-        check_stat(source, fstat(fd, source), size, member.mtime_ns)
+        check_unchanged(fd, source, size, member.mtime_ns)
     finally:
         os.close(fd)
     data = tar[pos : pos + size]

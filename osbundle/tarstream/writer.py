@@ -24,8 +24,7 @@ from osbundle.tarstream.digest import digest_bytes, read_probe
 from osbundle.tarstream.header import BLOCK, RECORD, HeaderEncoder, pad_length
 from osbundle.tarstream.sourcefile import (
     StrPath,
-    check_stat,
-    fstat,
+    check_unchanged,
     grew,
     open_source,
     read_error,
@@ -112,7 +111,7 @@ class BundleWriter:
                 sha256, xxh, probed = self._stream_fd(fd, source, size)
                 if not probed and read_probe(fd, source):
                     raise grew(source, size)
-            check_stat(source, fstat(fd, source), size, mtime_ns)
+            check_unchanged(fd, source, size, mtime_ns)
             self._put(_ZEROS[: pad_length(size)])
         except BaseException:
             self._state = "failed"  # part of the member is out: the tar stream is broken
