@@ -62,8 +62,9 @@ JobIds = Annotated[
 def opened(state_dir: Path | None) -> Iterator[Service]:
     """The service, imported when a command runs: `osbundle --help` or `validate` need none of
     the job machinery (the job store, workers, destinations)."""
+    from osbundle.service import open_service
 
-    with opened(state_dir) as service:
+    with open_service(state_dir) as service:
         yield service
 
 
