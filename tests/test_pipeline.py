@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import io
@@ -13,7 +14,7 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from osbundle.interrupts import cancel_on_signals
 from osbundle.model import BuildRequest, BuildResult
 from osbundle.observer import NullObserver
 from osbundle.pipeline import build_bundle
+from tests.destinations.memory import MemoryDestination
 from tests.factory import REPO, make_profile
 
 EPOCH = 1700000000
@@ -428,3 +430,45 @@ def test_an_interrupt_while_publishing_never_splits_bundle_and_checksum(
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert len(names) == 2  # both, and no temporary or lock file
     assert names[1] == names[0] + ".sha256"
+
+
+def test_the_archive_streams_into_the_destination_it_is_given(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path / "p", {"a.txt": b"alpha\n" * 1000, "b.bin": os.urandom(5000)})
+    request = BuildRequest(profile_dir=profile, outdir=tmp_path / "unused", source_date_epoch=EPOCH)
+    destination = MemoryDestination()
+    result = build_bundle(request, destination=destination)
+    local = Path(build(profile, tmp_path / "out").path)
+    assert destination.published[result.filename] == local.read_bytes()
+    sums = destination.published[result.filename + ".sha256"]
+    assert sums == (local.parent / (local.name + ".sha256")).read_bytes()
+    assert result.path == f"memory:{result.filename}"
+    assert not (tmp_path / "unused").exists()  # nothing went to the request's directory
+
+
+def test_a_failed_build_discards_its_upload(tmp_path: Path) -> None:
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a" * 100, "b.txt": b"b" * 100})
+    request = BuildRequest(profile_dir=profile, outdir=tmp_path / "out", source_date_epoch=EPOCH)
+    destination = MemoryDestination()
+    with pytest.raises(BuildError, match=r"b\.txt"):
+        build_bundle(request, GrowFileAfterFirstMember(profile / "b.txt"), destination=destination)
+    assert destination.published == {}
+    assert destination.claimed == set()
+    assert [upload.done for upload in destination.opened] == [True]
+
+
+def test_a_read_error_names_the_source_not_the_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a" * 100})
+    readv = os.readv
+
+    def failing_readv(fd: int, buffers: Sequence[Any]) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("a.txt"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return readv(fd, buffers)
+
+    monkeypatch.setattr(os, "readv", failing_readv)
+    with pytest.raises(BuildError) as info:
+        build(profile, tmp_path / "out", threads=1)
+    assert str(info.value) == f"cannot read {profile / 'a.txt'}: Input/output error"
+    assert list((tmp_path / "out").iterdir()) == []
