@@ -8,7 +8,6 @@ parameter of the process, never something read from the job store.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import signal
@@ -156,6 +155,8 @@ def _reap_children() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The worker process: exit 0 when the job completed, else the error's exit code."""
+    import argparse  # only the worker process parses arguments this way
+
     parser = argparse.ArgumentParser(prog="python -m osbundle.jobs.worker")
     parser.add_argument("job_id")
     parser.add_argument("--state-dir", type=Path, required=True)
