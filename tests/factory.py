@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Mapping
 from pathlib import Path
+
+from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"  # the example profiles
@@ -53,3 +56,33 @@ def file_item(rel: str) -> dict[str, str]:
     return (
         {"source": glob_literal(rel), "dest": parent} if parent else {"source": glob_literal(rel)}
     )
+
+
+@st.composite
+def profile_trees(draw: st.DrawFn) -> dict[str, bytes]:
+    """Files for `make_profile`: UTF-8 names, up to 8 files 4 levels deep, sizes around the tar
+    block edges; a name is never also a directory, nor the profile's own profile.yaml."""
+    segment = st.text(
+        alphabet=st.characters(codec="utf-8", categories=["L", "N"], include_characters="-_. "),
+        min_size=1,
+        max_size=40,
+    ).filter(lambda s: s.strip(". ") == s and s not in {".", ".."})
+    paths = draw(
+        st.lists(
+            st.lists(segment, min_size=1, max_size=4).map("/".join),
+            min_size=1,
+            max_size=8,
+            unique_by=lambda p: p.casefold(),
+        )
+    )
+    # A path may not also be the parent directory of another one, and `profile.yaml` at the
+    # top is the profile itself (make_profile writes it), neither as a file nor as a directory.
+    paths = [
+        p
+        for p in paths
+        if not any(q.startswith(p + "/") for q in paths) and p.split("/")[0] != "profile.yaml"
+    ]
+    sizes = st.sampled_from([0, 1, 511, 512, 513, 1024, 70_000])
+    # Content from a drawn seed: hypothesis shrinks the seed, not megabytes of bytes.
+    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
+    return {p: rng.randbytes(draw(sizes)) for p in paths}

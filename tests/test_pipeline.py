@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -20,7 +19,6 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from osbundle.destinations import local
 from osbundle.destinations.local import LocalDestination, LocalUpload
@@ -30,7 +28,7 @@ from osbundle.model import BuildRequest, BuildResult
 from osbundle.observer import NullObserver
 from osbundle.pipeline import build_bundle
 from tests.destinations.memory import MemoryDestination
-from tests.factory import REPO, make_profile
+from tests.factory import REPO, make_profile, profile_trees
 
 EPOCH = 1700000000
 
@@ -278,38 +276,10 @@ def test_write_failure_leaves_no_partial_file(tmp_path: Path) -> None:
     assert list((tmp_path / "out").iterdir()) == []
 
 
-@st.composite
-def trees(draw: st.DrawFn) -> dict[str, bytes]:
-    segment = st.text(
-        alphabet=st.characters(codec="utf-8", categories=["L", "N"], include_characters="-_. "),
-        min_size=1,
-        max_size=40,
-    ).filter(lambda s: s.strip(". ") == s and s not in {".", ".."})
-    paths = draw(
-        st.lists(
-            st.lists(segment, min_size=1, max_size=4).map("/".join),
-            min_size=1,
-            max_size=8,
-            unique_by=lambda p: p.casefold(),
-        )
-    )
-    # A path may not also be the parent directory of another one, and `profile.yaml` at the
-    # top is the profile itself (make_profile writes it), neither as a file nor as a directory.
-    paths = [
-        p
-        for p in paths
-        if not any(q.startswith(p + "/") for q in paths) and p.split("/")[0] != "profile.yaml"
-    ]
-    sizes = st.sampled_from([0, 1, 511, 512, 513, 1024, 70_000])
-    # Content from a drawn seed: hypothesis shrinks the seed, not megabytes of bytes.
-    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
-    return {p: rng.randbytes(draw(sizes)) for p in paths}
-
-
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(files=trees())
+@given(files=profile_trees())
 def test_round_trip_and_determinism_for_random_trees(
     tmp_path: Path, files: dict[str, bytes]
 ) -> None:
@@ -333,7 +303,7 @@ def test_round_trip_and_determinism_for_random_trees(
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(files=trees())
+@given(files=profile_trees())
 def test_unpack_then_build_gives_the_same_bytes(tmp_path: Path, files: dict[str, bytes]) -> None:
     from osbundle.bundle.unpack import unpack_bundle
 

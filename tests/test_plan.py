@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from osbundle.errors import BuildError
 from osbundle.model import BuildRequest
 from osbundle.pipeline import Prepared, build_bundle, prepare
 from osbundle.plan import PlannedMember, plan_bundle
-from tests.factory import make_profile
+from tests.factory import make_profile, profile_trees
 
 EPOCH = 1700000000
 KS = b"# #predefined.profile.id#\nlang #predefined.otherSettings.installLocale#\n"
@@ -173,37 +172,11 @@ def test_a_source_rewritten_in_place_after_collection_fails_the_plan(
         plan_bundle(profile)
 
 
-segment = st.text(
-    alphabet=st.characters(codec="utf-8", categories=["L", "N"], include_characters="-_."),
-    min_size=1,
-    max_size=12,
-).filter(lambda s: s.strip(".") == s)
-
-
-@st.composite
-def trees(draw: st.DrawFn) -> dict[str, bytes]:
-    paths = draw(
-        st.lists(
-            st.lists(segment, min_size=1, max_size=3).map("/".join),
-            min_size=1,
-            max_size=6,
-            unique_by=lambda p: p.casefold(),
-        )
-    )
-    paths = [
-        p
-        for p in paths
-        if not any(q.casefold().startswith(p.casefold() + "/") for q in paths)
-        and p.split("/")[0].casefold() != "profile.yaml"
-    ]
-    return {p: draw(st.binary(max_size=600)) for p in paths}
-
-
 COPIES = itertools.count()
 
 
 @settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(files=trees())
+@given(files=profile_trees())
 def test_two_copies_of_a_tree_have_one_fingerprint(tmp_path: Path, files: dict[str, bytes]) -> None:
     case = tmp_path / str(next(COPIES))
     first = plan_bundle(make_profile(case / "one", files))
