@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from osbundle.diagnostics import DocPath
-from osbundle.yaml import reader as yamlsafe
+from osbundle.yaml import reader
 from osbundle.yaml.document import YamlDocument, YamlError
 from osbundle.yaml.reader import parse_yaml
 
@@ -18,22 +18,22 @@ BACKENDS = ["libyaml", "python"]
 
 def select_backend(name: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """Make `parse_yaml` use libyaml's parser or PyYAML's pure-Python one for this test."""
-    if name == "libyaml" and yamlsafe._C_LOADER is None:
+    if name == "libyaml" and reader._C_LOADER is None:
         pytest.skip("PyYAML was built without libyaml")
     if name == "python":
-        monkeypatch.setattr(yamlsafe, "_C_LOADER", None)
+        monkeypatch.setattr(reader, "_C_LOADER", None)
     return name
 
 
 @contextmanager
 def python_parser() -> Iterator[None]:
     """Like `select_backend("python")`, for use inside one hypothesis example."""
-    saved = yamlsafe._C_LOADER
-    yamlsafe._C_LOADER = None
+    saved = reader._C_LOADER
+    reader._C_LOADER = None
     try:
         yield
     finally:
-        yamlsafe._C_LOADER = saved
+        reader._C_LOADER = saved
 
 
 def parse(text: str | bytes) -> YamlDocument:

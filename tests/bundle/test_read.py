@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import osbundle.bundle.read as bundle_reader
+import osbundle.bundle.read as bundle_read
 from osbundle.bundle.inspect import inspect_bundle
 from osbundle.bundle.unpack import unpack_bundle
 from osbundle.bundle.verify import verify_bundle
@@ -177,7 +177,7 @@ def test_hostile_archive_is_a_clean_bundle_error(case: str, tmp_path: Path) -> N
 
 
 def test_oversized_trailer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bundle_reader, "MAX_TRAILER_BYTES", 100)
+    monkeypatch.setattr(bundle_read, "MAX_TRAILER_BYTES", 100)
     bundle = bf.good_bundle(tmp_path)
     with pytest.raises(BundleError, match=r"metadata\.json declares \d+ bytes \(limit 100\)"):
         inspect_bundle(bundle)

@@ -386,13 +386,13 @@ def test_deep_block_sequence_of_mappings(backend: str) -> None:
 
 DEEP_SCRIPT = """
 import sys
-from osbundle.yaml import reader as yamlsafe
+from osbundle.yaml import reader
 if sys.argv[1] == "python":
-    yamlsafe._C_LOADER = None
+    reader._C_LOADER = None
 text = {"flow": "[" * 50_000 + "]" * 50_000, "block": "- " * 50_000 + "x"}[sys.argv[2]]
 try:
-    yamlsafe.parse_yaml(text.encode(), "deep.yaml")
-except yamlsafe.YamlError as exc:
+    reader.parse_yaml(text.encode(), "deep.yaml")
+except reader.YamlError as exc:
     print("YamlError:", exc)
 """
 
