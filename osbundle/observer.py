@@ -7,9 +7,10 @@ watcher shows the same percentage: a new stage is a row of `STAGE_BANDS` and a s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, Protocol
 
+Clock = Callable[[], float]  # what watchers throttle by: time.monotonic, or a test's own
 Stage = Literal["load", "collect", "render", "archive", "export"]
 
 # Within a stage the share is filled in proportion to the bytes reported by `progress` (the

@@ -10,13 +10,12 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Literal, TextIO
 
-from osbundle.observer import NullObserver, PercentTracker
+from osbundle.observer import Clock, NullObserver, PercentTracker
 
 ProgressMode = Literal["auto", "json", "none"]
-Clock = Callable[[], float]
 
 
 class JsonLinesProgress:

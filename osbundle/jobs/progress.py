@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Protocol
 
-from osbundle.observer import PercentTracker
-
-Clock = Callable[[], float]
+from osbundle.observer import Clock, PercentTracker
 
 
 class ProgressSink(Protocol):

@@ -32,7 +32,7 @@ def semantic_diagnostics(
 ) -> list[Diagnostic]:
     out = list(_unattend_names(profile, files, locate))
     settings = [rf for rf in files if rf.spec.kind == "settings"]
-    defined, problems = macro_table(profile, [_settings_file(rf) for rf in settings])
+    defined, problems = macro_table(profile, [settings_file(rf, shown_path(rf)) for rf in settings])
     out.extend(_settings_diagnostic(settings[p.index], p) for p in problems)
     for rf in files:
         if rf.spec.render and rf.spec.kind in RENDERED_KINDS:
@@ -66,8 +66,9 @@ def _unattend_names(
         )
 
 
-def _settings_file(rf: ResolvedFile) -> SettingsFile:
-    return SettingsFile(rf.name or "", shown_path(rf), rf.abs_path, rf.size, rf.mtime_ns)
+def settings_file(rf: ResolvedFile, shown: str) -> SettingsFile:
+    """A resolved settings file as the macro table reads it; `shown` names it in messages."""
+    return SettingsFile(rf.name or "", shown, rf.abs_path, rf.size, rf.mtime_ns)
 
 
 def _settings_diagnostic(rf: ResolvedFile, problem: SettingsProblem) -> Diagnostic:

@@ -18,8 +18,9 @@ from osbundle.errors import InputError, OsbundleError
 from osbundle.kinds import FAMILY_RULES, KINDS, RENDERED_KINDS, Family, Kind, file_stem
 from osbundle.macros.grammar import find_macros
 from osbundle.macros.render import TemplateError, read_template
-from osbundle.macros.settings import SettingsFile, macro_table
+from osbundle.macros.settings import macro_table
 from osbundle.model import ResolvedFile
+from osbundle.profile.checks import settings_file
 from osbundle.profile.load import load_profile
 from osbundle.profile.sources import resolve_sources
 from osbundle.profile.walk import literal_pattern
@@ -146,7 +147,7 @@ def disable_unresolvable_rendering(target: Path, draft: Draft) -> None:
     profile = load_profile(target)
     files, _ = resolve_sources(profile)
     settings = [rf for rf in files if rf.spec.kind == "settings"]
-    values, problems = macro_table(profile, [settings_file(rf) for rf in settings])
+    values, problems = macro_table(profile, [settings_file(rf, rf.rel_source) for rf in settings])
     if problems:
         raise InputError(problems[0].render(settings[problems[0].index].rel_source))
     for rf in files:
@@ -156,10 +157,6 @@ def disable_unresolvable_rendering(target: Path, draft: Draft) -> None:
         if reason is not None:
             draft.items[KINDS[rf.spec.kind].key][int(rf.spec.yaml_path[1])]["render"] = False
             draft.notes.append(f"{rf.rel_source}: {reason}; render: false")
-
-
-def settings_file(rf: ResolvedFile) -> SettingsFile:
-    return SettingsFile(rf.name or "", rf.rel_source, rf.abs_path, rf.size, rf.mtime_ns)
 
 
 def unrenderable(rf: ResolvedFile, defined: Collection[str]) -> str | None:
