@@ -1,6 +1,11 @@
+"""Shared test configuration: the hypothesis profile, --run-slow, and every test isolated from
+the user's home, state, config and cache directories."""
+
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -9,6 +14,31 @@ from hypothesis import settings
 # cannot turn a correct property into a flaky failure.
 settings.register_profile("osbundle", deadline=None)
 settings.load_profile("osbundle")
+
+
+# Every variable through which osbundle (or a library it uses: platformdirs, git, pre-commit)
+# finds a per-user directory. Subprocesses inherit them through os.environ.
+ISOLATED_DIRS = {
+    "HOME": "home",
+    "XDG_STATE_HOME": "state",
+    "XDG_CONFIG_HOME": "config",
+    "XDG_CACHE_HOME": "cache",
+    "XDG_DATA_HOME": "data",
+    "OSBUNDLE_HOME": "osbundle",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """A fresh, empty home for each test: no test reads or writes the real one (~/.local/state)."""
+    root = tmp_path_factory.mktemp("home")
+    for variable, name in ISOLATED_DIRS.items():
+        path = root / name
+        path.mkdir()
+        monkeypatch.setenv(variable, str(path))
+    yield root
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
