@@ -4,7 +4,6 @@ the user's home, state, config and cache directories."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,14 +30,14 @@ ISOLATED_DIRS = {
 @pytest.fixture(autouse=True)
 def isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+) -> Path:
     """A fresh, empty home for each test: no test reads or writes the real one (~/.local/state)."""
     root = tmp_path_factory.mktemp("home")
     for variable, name in ISOLATED_DIRS.items():
         path = root / name
         path.mkdir()
         monkeypatch.setenv(variable, str(path))
-    yield root
+    return root
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
