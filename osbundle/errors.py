@@ -28,6 +28,10 @@ class JobError(OsbundleError):
     """The job store is unusable, or a job operation is not possible (exit 1)."""
 
 
+class UnknownJob(JobError, InputError):
+    """A job id that names no job, or is not a job id at all: bad input, like a missing file (2)."""
+
+
 class Cancelled(OsbundleError):
     """Stopped on request: SIGINT, SIGTERM or `osbundle tasks cancel` (exit 130)."""
 

@@ -13,6 +13,7 @@ from osbundle.errors import (
     JobError,
     OsbundleError,
     ProfileInvalid,
+    UnknownJob,
 )
 
 
@@ -30,6 +31,7 @@ def diagnostic(line: int) -> Diagnostic:
         (JobError, 1),
         (Cancelled, 130),
         (ProfileInvalid, 2),
+        (UnknownJob, 2),
     ],
 )
 def test_exit_code_of_each_class(error: type[OsbundleError], code: int) -> None:
@@ -42,6 +44,7 @@ def test_instances_carry_their_class_s_code_and_no_job() -> None:
     assert Cancelled("x").exit_code == 130
     assert InputError("x").job_id == ""
     assert issubclass(ProfileInvalid, InputError)
+    assert issubclass(UnknownJob, JobError)  # what a caller of the job store catches
 
 
 def test_profile_invalid_with_one_diagnostic_is_its_rendering() -> None:

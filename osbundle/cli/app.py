@@ -14,6 +14,7 @@ import typer
 from osbundle import __version__
 from osbundle.cli.progress import ProgressMode
 from osbundle.cli.render import ReportFormat
+from osbundle.cli.streams import echo, silence
 from osbundle.errors import InputError, OsbundleError
 from osbundle.model import BuildRequest, BuildResult, Compression
 
@@ -107,6 +108,7 @@ def build(
     from osbundle.profile.validate import discover_profiles
 
     epoch = source_date_epoch(os.environ)
+    check_output_dir(outdir)
     requests = [
         BuildRequest(
             profile_dir=profile_file.parent,
@@ -130,9 +132,19 @@ def build(
                 raise
             worst = max(worst, exc.exit_code)
             result = BuildResult.failed(str(exc), exc.job_id)
-            typer.echo(f"osbundle: error: {request.profile_dir}: {exc}", err=True)
+            echo(f"osbundle: error: {request.profile_dir}: {exc}", err=True)
         print_build_result(result, as_json=as_json)
     raise typer.Exit(worst)
+
+
+def check_output_dir(outdir: Path) -> None:
+    """`-o` naming a file, or a path under one, is a usage error before any job starts."""
+    for candidate in (outdir, *outdir.absolute().parents):
+        if candidate.is_dir():
+            return
+        if os.path.lexists(candidate):
+            where = "" if candidate == outdir else f"{candidate} "
+            raise InputError(f"--output-dir {outdir}: {where}is not a directory")
 
 
 def build_now(request: BuildRequest, state_dir: Path | None, mode: ProgressMode) -> BuildResult:
@@ -161,10 +173,11 @@ def submit_jobs(requests: list[BuildRequest], state_dir: Path | None) -> None:
 def print_build_result(result: BuildResult, *, as_json: bool) -> None:
     from osbundle.cli.render import build_text
 
+    # The result is printed last: a closed stdout drops it and the exit code still tells.
     if as_json:
-        typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        echo(json.dumps(result.to_json(), ensure_ascii=False))
     elif result.result == "success":
-        typer.echo(build_text(result))
+        echo(build_text(result))
 
 
 @app.command()
@@ -254,41 +267,74 @@ def emit_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"osbundle: error: {message}", err=True)
+def wants_json(argv: list[str]) -> bool:
+    """Whether the command line asked for a machine format (`--json`, `--format json`, or
+    `build --background`, whose output is JSON): then every outcome is a JSON document."""
+    words = argv[: argv.index("--")] if "--" in argv else argv
+    for word, following in zip(words, [*words[1:], ""], strict=True):
+        if word in ("--json", "--background", "--format=json", "-fjson"):
+            return True
+        if word in ("--format", "-f") and following == "json":
+            return True
+    return False
+
+
+def fail(message: str, code: int, *, machine: bool = False) -> NoReturn:
+    """The one line on stderr; with a machine format, also the error document on stdout."""
+    from osbundle.cli.render import error_json
+
+    if machine:
+        echo(json.dumps(error_json(message, code), ensure_ascii=False))
+    echo(f"osbundle: error: {message}", err=True)
     raise SystemExit(code)
 
 
 def main() -> None:
     """Console entry point: one-line errors and the documented exit codes, never a traceback."""
+    machine = wants_json(sys.argv[1:])
     try:
         code = app(standalone_mode=False)
     except typer.Abort:
-        fail("interrupted", 130)
+        fail("interrupted", 130, machine=machine)
     except typer.TyperException as exc:  # click-style usage errors: message plus usage, exit 2
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        else:
-            typer.echo(f"osbundle: error: {exc}", err=True)
-        raise SystemExit(getattr(exc, "exit_code", 2)) from None
+        usage_error(exc, machine=machine)
     except KeyboardInterrupt:
         if DEBUG:
             raise
-        fail("interrupted", 130)
+        fail("interrupted", 130, machine=machine)
     except OsbundleError as exc:
         if DEBUG:
             raise
-        fail(str(exc), exc.exit_code)
+        fail(str(exc), exc.exit_code, machine=machine)
     except BrokenPipeError:
         # Output piped into `head` and the like: exit quietly, as other Unix tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        silence(sys.stdout)
+        silence(sys.stderr)
         raise SystemExit(1) from None
     except Exception as exc:  # a bug, not the user's input: still one line, and how to see more
         if DEBUG:
             raise
-        fail(f"internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)", 1)
+        detail = f"internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)"
+        fail(detail, 1, machine=machine)
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def usage_error(exc: typer.TyperException, *, machine: bool) -> NoReturn:
+    from osbundle.cli.render import error_json
+
+    code = getattr(exc, "exit_code", 2)
+    if machine:
+        message = getattr(exc, "format_message", lambda: str(exc))()
+        echo(json.dumps(error_json(message, code), ensure_ascii=False))
+    show = getattr(exc, "show", None)
+    try:
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"osbundle: error: {exc}", err=True)
+    except BrokenPipeError:
+        silence(sys.stderr)
+    raise SystemExit(code) from None
 
 
 def source_date_epoch(environ: dict[str, str] | os._Environ[str]) -> int | None:

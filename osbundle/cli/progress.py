@@ -2,27 +2,47 @@
 
 Every observer here is called from the build's main thread, per archived block or file, so each
 `progress` call does a few comparisons and returns unless enough has changed to be worth showing.
+Progress is never worth a build: a stream that cannot be written (a closed pipe, a terminal gone)
+stops the display, and the build goes on.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
 import time
 from collections.abc import Mapping
-from typing import Literal, TextIO
+from typing import Any, Literal, TextIO
 
+from osbundle.cli.streams import silence
 from osbundle.observer import Clock, NullObserver, PercentTracker
 
 ProgressMode = Literal["auto", "json", "none"]
+
+# What writing to a stream that is gone raises: OSError (EPIPE, EIO), ValueError once closed.
+UNWRITABLE = (OSError, ValueError)
+
+
+def write_or_drop(stream: TextIO | None, text: str) -> TextIO | None:
+    """Write and flush `text`; the stream to use next time, None once it cannot be written."""
+    if stream is None:
+        return None
+    try:
+        stream.write(text)
+        stream.flush()
+    except UNWRITABLE:
+        silence(stream)
+        return None
+    return stream
 
 
 class JsonLinesProgress:
     """One JSON object per line (`--progress json`): at each stage and each whole percent."""
 
     def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
+        self._stream: TextIO | None = stream
         self._tracker = PercentTracker()
         self._emitted = -1
 
@@ -53,8 +73,7 @@ class JsonLinesProgress:
             "filesTotal": files_total,
             "percent": t.percent,
         }
-        self._stream.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._stream.flush()
+        self._stream = write_or_drop(self._stream, json.dumps(record, separators=(",", ":")) + "\n")
         self._emitted = t.percent
 
 
@@ -75,6 +94,14 @@ class TerminalProgress:
             TransferSpeedColumn,
         )
 
+        class _QuietConsole(Console):
+            def on_broken_pipe(self) -> None:
+                # rich's own points stdout (not this stream) at /dev/null and exits the process.
+                self.quiet = True
+                raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+        self._stream = stream
+        self._live = True
         self._interval = interval
         self._clock = clock
         self._last = float("-inf")
@@ -86,7 +113,7 @@ class TerminalProgress:
             TextColumn("{task.fields[files]}"),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
-            console=Console(file=stream),
+            console=_QuietConsole(file=stream),
             # Redrawn from the build's own calls, not by a refresh thread: the build forks reader
             # processes, which is only safe while no other thread runs (readers.py).
             auto_refresh=False,
@@ -95,7 +122,7 @@ class TerminalProgress:
         self._progress.start()
 
     def stage(self, name: str) -> None:
-        self._progress.update(self._task, description=name, refresh=True)
+        self._draw(description=name)
 
     def progress(
         self, bytes_done: int, bytes_total: int, files_done: int, files_total: int
@@ -104,19 +131,31 @@ class TerminalProgress:
         if now - self._last < self._interval and bytes_done < bytes_total:
             return
         self._last = now
-        self._progress.update(
-            self._task,
+        self._draw(
             completed=bytes_done,
             total=bytes_total or None,
             files=f"{files_done}/{files_total} files",
-            refresh=True,
         )
 
     def should_stop(self) -> bool:
         return False
 
     def close(self) -> None:
-        self._progress.stop()
+        if self._live:
+            self._live = False
+            try:
+                self._progress.stop()
+            except UNWRITABLE:
+                silence(self._stream)
+
+    def _draw(self, **fields: Any) -> None:
+        if not self._live:
+            return
+        try:
+            self._progress.update(self._task, refresh=True, **fields)
+        except UNWRITABLE:  # the terminal went away: no more bar, the build goes on
+            self._live = False
+            silence(self._stream)
 
 
 class Silent(NullObserver):
@@ -128,11 +167,10 @@ class StageLines(Silent):
     """Not animated (NO_COLOR, TERM=dumb): one line per stage."""
 
     def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
+        self._stream: TextIO | None = stream
 
     def stage(self, name: str) -> None:
-        self._stream.write(f"osbundle: {name}\n")
-        self._stream.flush()
+        self._stream = write_or_drop(self._stream, f"osbundle: {name}\n")
 
 
 Reporter = JsonLinesProgress | TerminalProgress | StageLines | Silent

@@ -102,6 +102,13 @@ def github_line(d: Diagnostic) -> str:
     return f"::{level} {props}::{_escape_data(message)}"
 
 
+def error_json(message: str, exit_code: int) -> dict[str, Any]:
+    """What every command with a machine format prints when it fails before its own document:
+    the appliance's `result` and `messages` (a failed build's result has them too), and the code.
+    """
+    return {"result": "failed", "messages": [message], "exitCode": exit_code}
+
+
 # -- build, plan -----------------------------------------------------------------------------
 
 

@@ -150,7 +150,7 @@ def cancel(
     state_dir: StateDir = None,
 ) -> None:
     """Cancel running or pending jobs: the build stops, leaves no partial output, ends Cancelled."""
-    errors: list[str] = []
+    errors: list[JobError] = []
     with opened(state_dir) as service:
         asked: list[str] = []
         for jid in parse_ids(job_ids):
@@ -158,7 +158,7 @@ def cancel(
                 service.cancel(jid)
                 asked.append(jid)
             except JobError as exc:
-                errors.append(str(exc))
+                errors.append(exc)
         for job in service.wait(asked, wait) if asked else []:
             typer.echo(cancel_line(job))
     _exit_on(errors)
@@ -167,14 +167,14 @@ def cancel(
 @tasks_app.command("delete")
 def delete(job_ids: JobIds, state_dir: StateDir = None) -> None:
     """Remove the records of ended jobs (not their bundles)."""
-    errors: list[str] = []
+    errors: list[JobError] = []
     with opened(state_dir) as service:
         for jid in parse_ids(job_ids):
             try:
                 service.delete(jid)
                 typer.echo(f"deleted job {jid}")
             except JobError as exc:
-                errors.append(str(exc))
+                errors.append(exc)
     _exit_on(errors)
 
 
@@ -192,8 +192,10 @@ def prune(
     typer.echo(f"deleted {len(removed)} job record{'s' if len(removed) != 1 else ''}")
 
 
-def _exit_on(errors: Sequence[str]) -> None:
-    for message in errors:
-        typer.echo(f"osbundle: error: {message}", err=True)
+def _exit_on(errors: Sequence[JobError]) -> None:
+    """One line per job that could not be done, then the worst code: an unknown id is bad
+    input (2), a job in the wrong state a failed operation (1)."""
+    for exc in errors:
+        typer.echo(f"osbundle: error: {exc}", err=True)
     if errors:
-        raise typer.Exit(1)
+        raise typer.Exit(max(exc.exit_code for exc in errors))

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from osbundle.errors import JobError
+from osbundle.errors import JobError, UnknownJob
 from osbundle.jobs import procid
 from osbundle.jobs.procid import ProcessId
 from osbundle.jobs.record import ACTIVE, Job, Status, job_from_row, now_iso, request_to_json
@@ -262,12 +262,12 @@ class SqliteJobStore:
         """The named jobs, in the order asked; JobError if one does not exist."""
         bad = [j for j in job_ids if not (j.isascii() and j.isdigit())]
         if bad:
-            raise JobError(f"not a job id: {bad[0]!r} (job ids are numbers like 12)")
+            raise UnknownJob(f"not a job id: {bad[0]!r} (job ids are numbers like 12)")
         job_ids = [str(int(j)) for j in job_ids]
         found = {job.job_id: job for job in self._select([int(j) for j in job_ids])}
         missing = [j for j in job_ids if j not in found]
         if missing:
-            raise JobError(f"no job {', '.join(missing)} in {self.path}")
+            raise UnknownJob(f"no job {', '.join(missing)} in {self.path}")
         return [found[j] for j in job_ids]
 
     def get_one(self, job_id: str) -> Job:

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -269,3 +272,203 @@ def test_plan_names_a_base_profile_s_files_relative_to_the_profile() -> None:
     sources = {m["source"] for m in plan["members"]}
     assert "../base/rhel-base/scripts/harden.sh" in sources
     assert "unattend/ks.cfg" in sources
+
+
+# -- exit codes and machine formats, for every command ----------------------------------------
+
+BROKEN_MACRO = "# a typo a validate must catch: #predefined.globalSettings.ipAssignmnet#\n"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The names the README's exit-code examples use, in one directory: `good/` (a profile that
+    builds), `broken/` (one with an unknown macro), `missing`, `a-file`, `damaged.tar.gz` (not
+    gzip), `bundle.tar.gz` (built from good/), and jobs 1 (Complete), 2 (Complete, to delete)
+    and 3 (Stopped_With_Error)."""
+    root = tmp_path_factory.mktemp("world")
+    shutil.copytree(REPO / "profiles" / "esxi-8", root / "good")
+    shutil.copytree(REPO / "profiles" / "esxi-8", root / "broken")
+    with (root / "broken" / "unattend" / "ks.cfg").open("a") as ks:
+        ks.write(BROKEN_MACRO)
+    (root / "a-file").write_text("not a directory\n")
+    (root / "damaged.tar.gz").write_bytes(b"not a gzip file\n")
+    env = world_env(root)
+    for args in (["good", "-o", "built"], ["good", "-o", "built2"], ["broken", "-o", "built"]):
+        osbundle("build", *args, env=env, cwd=root)
+    (bundle,) = (root / "built").glob("*.tar.gz")
+    shutil.copy(bundle, root / "bundle.tar.gz")
+    shutil.copy(f"{bundle}.sha256", root / "bundle.tar.gz.sha256")
+    (root / "bundle.tar.gz.sha256").write_text(
+        (root / "bundle.tar.gz.sha256").read_text().replace(bundle.name, "bundle.tar.gz")
+    )
+    return root
+
+
+def world_env(root: Path) -> dict[str, str]:
+    return {"OSBUNDLE_HOME": str(root / "state")}
+
+
+def run_in(world: Path, command: str) -> subprocess.CompletedProcess[str]:
+    words = shlex.split(command)
+    assert words[0] == "osbundle"
+    return osbundle(*words[1:], env=world_env(world), cwd=world)
+
+
+# (command, exit code, the option that asks for its machine format or None). Every command, each
+# outcome it can have: 0 done, 1 a check or build failed, 2 bad input or usage.
+EXIT_CASES = [
+    ("osbundle validate good", 0, "--format json"),
+    ("osbundle validate broken", 1, "--format json"),
+    ("osbundle validate missing", 2, "--format json"),
+    ("osbundle validate", 2, "--format json"),
+    ("osbundle plan good", 0, "--json"),
+    ("osbundle plan broken", 2, "--json"),
+    ("osbundle plan missing", 2, "--json"),
+    ("osbundle build good -o out-{n}", 0, "--json"),
+    ("osbundle build good -o built", 1, "--json"),
+    ("osbundle build broken -o out-{n}", 2, "--json"),
+    ("osbundle build missing -o out-{n}", 2, "--json"),
+    ("osbundle build good -o a-file", 2, "--json"),
+    ("osbundle build good -o a-file/sub", 2, "--json"),
+    ("osbundle build good -o out-{n} --compression extreme", 2, "--json"),
+    ("osbundle build good -o out-{n} --background", 0, None),
+    ("osbundle build missing -o out-{n} --background", 2, None),
+    ("osbundle init missing --family rhel --name x", 2, None),
+    ("osbundle init good --family esxi --name x", 2, None),
+    ("osbundle verify bundle.tar.gz", 0, "--json"),
+    ("osbundle verify damaged.tar.gz", 1, "--json"),
+    ("osbundle verify missing.tar.gz", 2, "--json"),
+    ("osbundle inspect bundle.tar.gz", 0, "--json"),
+    ("osbundle inspect damaged.tar.gz", 1, "--json"),
+    ("osbundle inspect missing.tar.gz", 2, "--json"),
+    ("osbundle unpack bundle.tar.gz restored-{n}", 0, None),
+    ("osbundle unpack damaged.tar.gz restored-{n}", 1, None),
+    ("osbundle unpack missing.tar.gz restored-{n}", 2, None),
+    ("osbundle tasks", 0, "--json"),
+    ("osbundle tasks 1", 0, "--json"),
+    ("osbundle tasks 1 --watch", 0, "--json"),
+    ("osbundle tasks 3 --watch", 1, "--json"),
+    ("osbundle tasks 9999", 2, "--json"),
+    ("osbundle tasks 9999 --watch", 2, "--json"),
+    ("osbundle tasks x", 2, "--json"),
+    ("osbundle tasks cancel 1", 1, None),
+    ("osbundle tasks cancel 9999", 2, None),
+    ("osbundle tasks cancel 1 9999", 2, None),
+    ("osbundle tasks delete 9999", 2, None),
+    ("osbundle tasks prune", 0, None),
+    ("osbundle tasks prune --older-than x", 2, None),
+    ("osbundle no-such-command", 2, None),
+]
+
+
+def case_id(case: tuple[str, int, str | None]) -> str:
+    return f"{case[0].removeprefix('osbundle ')}->{case[1]}"
+
+
+@pytest.mark.parametrize("case", EXIT_CASES, ids=case_id)
+def test_every_command_exits_by_the_table(world: Path, case: tuple[str, int, str | None]) -> None:
+    command, code, _ = case
+    done = run_in(world, command.format(n=EXIT_CASES.index(case)))
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+    if code == 2 and "Usage:" not in done.stderr:  # one line per error, nothing else
+        assert all(line.startswith("osbundle: error: ") for line in done.stderr.splitlines())
+
+
+@pytest.mark.parametrize("case", [c for c in EXIT_CASES if c[2]], ids=case_id)
+def test_a_machine_format_answers_one_json_document_whatever_happens(
+    world: Path, case: tuple[str, int, str | None]
+) -> None:
+    command, code, machine = case
+    done = run_in(world, f"{command.format(n=f'json-{EXIT_CASES.index(case)}')} {machine}")
+    assert done.returncode == code, done.stderr
+    document = json.loads(done.stdout)
+    if code == 0:
+        return
+    if isinstance(document, list):  # tasks --watch: the jobs, one of which did not complete
+        assert any(job["status"] != "Complete" for job in document)
+    elif {"valid", "ok"} & set(document):
+        assert document.get("valid", document.get("ok")) is False  # the command's own report
+    else:
+        assert document["result"] == "failed"
+        assert document["messages"]
+        assert document.get("exitCode", code) == code
+
+
+def readme_exit_table() -> dict[int, list[str]]:
+    """The README's exit-code table: code -> the `osbundle ...` examples of its row."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    rows: dict[int, list[str]] = {}
+    for line in text.split("## Exit codes", 1)[1].split("\n## ", 1)[0].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].isdigit():
+            rows[int(cells[0])] = re.findall(r"`(osbundle [^`]*)`", cells[-1])
+    return rows
+
+
+def test_the_readme_exit_code_table_is_what_the_commands_do(world: Path) -> None:
+    table = readme_exit_table()
+    assert set(table) == {0, 1, 2, 130}
+    assert {code for _, code, _ in EXIT_CASES} <= set(table)
+    for code, examples in table.items():
+        assert examples or code in (0, 130)
+        for n, command in enumerate(examples):
+            done = run_in(world, command.replace("restored/", f"readme-restored-{n}/"))
+            assert done.returncode == code, f"README: `{command}` exits {code}: {done.stderr}"
+
+
+# -- a closed pipe drops output, never the build ----------------------------------------------
+
+
+PROGRESS = ("--progress", "json")
+
+
+@pytest.mark.parametrize("closed", ["stderr", "stdout", "both"])
+def test_a_closed_pipe_never_fails_the_build(
+    tmp_path: Path, state: dict[str, str], closed: str
+) -> None:
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000") | state
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "osbundle", "build", str(WINDOWS), "-o", str(tmp_path), *PROGRESS],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    # Closed before the build writes a byte: its first progress line (or result) hits EPIPE.
+    if closed in ("stderr", "both"):
+        proc.stderr.close()
+    if closed in ("stdout", "both"):
+        proc.stdout.close()
+    out = b"" if proc.stdout.closed else proc.stdout.read()
+    err = b"" if proc.stderr.closed else proc.stderr.read()
+    proc.stdout.close()
+    proc.stderr.close()
+    # 120 would be Python failing to flush a closed stream at exit ("Exception ignored").
+    assert proc.wait(timeout=120) == 0, err
+    assert b"Exception ignored" not in err
+    assert b"Traceback" not in err
+    if closed == "stderr":
+        assert out.startswith(b"built ")
+    (bundle,) = tmp_path.glob("*.tar.gz")
+    assert osbundle("verify", str(bundle)).returncode == 0
+
+
+def test_a_closed_pipe_keeps_a_failed_build_s_exit_code(
+    tmp_path: Path, state: dict[str, str]
+) -> None:
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a"})
+    (profile / "a.txt").unlink()
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000") | state
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "osbundle", "build", str(profile), "-o", str(tmp_path / "out")],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 2

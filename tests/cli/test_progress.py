@@ -66,3 +66,33 @@ def test_terminal_bar_shows_stage_bytes_and_files() -> None:
     assert "archive" in text
     assert "3/7 files" in text
     assert "50%" in text
+
+
+class GonePipe(io.StringIO):
+    """A stream whose reader went away: every write fails as a closed pipe does."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_progress_that_cannot_be_written_is_dropped_and_never_retried() -> None:
+    for obs in (JsonLinesProgress(GonePipe()), StageLines(GonePipe())):
+        obs.stage("load")
+        obs.stage("archive")
+        obs.progress(5, 10, 1, 2)
+        obs.stage("export")
+        obs.close()
+        assert obs._stream is None
+
+
+def test_a_bar_whose_terminal_went_away_is_dropped() -> None:
+    stream = TtyStream()
+    bar = TerminalProgress(stream, interval=0.0)
+    stream.write = GonePipe().write  # type: ignore[method-assign]
+    bar.stage("archive")
+    bar.progress(5, 10, 1, 2)
+    bar.close()
+    assert bar._live is False

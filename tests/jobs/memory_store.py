@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from osbundle.errors import JobError
+from osbundle.errors import JobError, UnknownJob
 from osbundle.jobs import procid
 from osbundle.jobs.procid import ProcessId
 from osbundle.jobs.record import ACTIVE, Job, Status, now_iso, request_to_json
@@ -137,11 +137,11 @@ class MemoryJobStore:
     def get(self, job_ids: Sequence[str]) -> list[Job]:
         bad = [j for j in job_ids if not (j.isascii() and j.isdigit())]
         if bad:
-            raise JobError(f"not a job id: {bad[0]!r} (job ids are numbers like 12)")
+            raise UnknownJob(f"not a job id: {bad[0]!r} (job ids are numbers like 12)")
         ids = [str(int(j)) for j in job_ids]
         missing = [j for j in ids if j not in self._jobs]
         if missing:
-            raise JobError(f"no job {', '.join(missing)} in memory")
+            raise UnknownJob(f"no job {', '.join(missing)} in memory")
         return [self._jobs[j] for j in ids]
 
     def get_one(self, job_id: str) -> Job:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from osbundle.errors import JobError
+from osbundle.errors import JobError, UnknownJob
 from osbundle.jobs import procid
 from osbundle.jobs.procid import ProcessId
 from osbundle.jobs.store import JobStore, open_store
@@ -151,9 +151,9 @@ def test_delete_and_unknown_ids(store: JobStore, tmp_path: Path) -> None:
     log.write_text("worker output")
     assert store.delete(jid).status == "Stopped_With_Error"
     assert not log.exists()
-    with pytest.raises(JobError, match=f"no job {jid}"):
+    with pytest.raises(UnknownJob, match=f"no job {jid}"):
         store.get_one(jid)
-    with pytest.raises(JobError, match="not a job id"):
+    with pytest.raises(UnknownJob, match="not a job id"):
         store.get(["1; DROP TABLE jobs"])
 
 

@@ -1,0 +1,33 @@
+"""Standard output and error that may be closed under a running command (`2>&1 >/dev/null | head`):
+a line that cannot be written is dropped and the stream is pointed at /dev/null, so neither the
+next write nor the flush at interpreter exit fails. The exit code still tells what happened."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import TextIO
+
+import typer
+
+
+def silence(stream: TextIO) -> None:
+    """Send whatever `stream` writes from now on, its unflushed buffer included, to /dev/null."""
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        fd = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+
+
+def echo(text: str, *, err: bool = False) -> bool:
+    """`typer.echo`, except that a closed pipe drops the line; False when it was dropped."""
+    try:
+        typer.echo(text, err=err)
+    except (BrokenPipeError, ValueError):  # ValueError: the stream itself was closed
+        silence(sys.stderr if err else sys.stdout)
+        return False
+    return True
