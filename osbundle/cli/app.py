@@ -54,12 +54,29 @@ def validate(
         ReportFormat | None,
         typer.Option("--format", "-f", help="text, json or github (default: github on Actions)."),
     ] = None,
+    changed: Annotated[
+        bool,
+        typer.Option(
+            "--changed",
+            help="PATHS are changed files (the pre-commit hook): check every profile under "
+            "--root that depends on one of them (its profile.yaml, its bases, their files).",
+        ),
+    ] = False,
+    root: Annotated[
+        Path, typer.Option("--root", help="Where --changed looks for profiles.")
+    ] = Path(),
 ) -> None:
     """Check profiles: YAML, schema, files, macros, collisions. Exit 0 valid, 1 invalid."""
     from osbundle.cli.render import default_format, render_report
-    from osbundle.profile.validate import check_paths
+    from osbundle.profile.validate import ValidationRun, check_paths
 
-    run = check_paths(paths)
+    if changed:
+        from osbundle.profile.affected import affected_profiles
+
+        files = affected_profiles(root, paths)
+        run = check_paths(files) if files else ValidationRun(())
+    else:
+        run = check_paths(paths)
     chosen = fmt or default_format(os.environ)
     typer.echo(render_report(run, chosen))
     raise typer.Exit(0 if run.ok else 1)

@@ -472,3 +472,19 @@ def test_a_closed_pipe_keeps_a_failed_build_s_exit_code(
     assert proc.stderr is not None
     proc.stderr.close()
     assert proc.wait(timeout=120) == 2
+
+
+def test_validate_changed_checks_the_profiles_that_depend_on_the_files(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "profiles", tmp_path / "profiles")
+    ks = tmp_path / "profiles" / "rhel-9" / "unattend" / "ks.cfg"
+    ks.write_text(ks.read_text() + BROKEN_MACRO)
+    done = osbundle("validate", "--changed", "profiles/base/rhel-base/profile.yaml", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout.startswith("profiles/rhel-9/unattend/ks.cfg:")
+    assert done.stdout.endswith("1 error in 1 of 2 profiles\n")
+    unrelated = osbundle("validate", "--changed", "README.md", "--format", "json", cwd=tmp_path)
+    assert unrelated.returncode == 0
+    assert json.loads(unrelated.stdout) == {"valid": True, "profiles": []}
+    nowhere = osbundle("validate", "--changed", "x", "--root", "nope", cwd=tmp_path)
+    assert nowhere.returncode == 2
+    assert "nope" in one_line_error(nowhere)
