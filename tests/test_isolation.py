@@ -12,9 +12,15 @@ import pytest
 from tests.conftest import ISOLATED_DIRS
 from tests.factory import REPO
 
-# The tests that build through the CLI or the service without naming a state directory, and the
-# job machinery: where a leak into ~/.local/state/osbundle would come from.
-SUBSET = ["tests/test_pipeline.py", "tests/cli", "tests/test_service.py"]
+# The tests that build through the CLI or the service without naming a state directory, the
+# job machinery (where a leak into ~/.local/state/osbundle would come from), and the pre-commit
+# hook's (pre-commit, virtualenv and pip keep caches under the home).
+SUBSET = [
+    "tests/test_pipeline.py",
+    "tests/cli",
+    "tests/test_service.py",
+    "tests/test_precommit_hook.py",
+]
 
 
 def test_every_test_gets_an_empty_home_of_its_own(isolated_home: Path) -> None:

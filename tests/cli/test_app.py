@@ -355,6 +355,7 @@ EXIT_CASES = [
     ("osbundle tasks cancel 9999", 2, None),
     ("osbundle tasks cancel 1 9999", 2, None),
     ("osbundle tasks delete 9999", 2, None),
+    ("osbundle tasks delete 2", 0, None),
     ("osbundle tasks prune", 0, None),
     ("osbundle tasks prune --older-than x", 2, None),
     ("osbundle no-such-command", 2, None),
@@ -375,12 +376,20 @@ def test_every_command_exits_by_the_table(world: Path, case: tuple[str, int, str
         assert all(line.startswith("osbundle: error: ") for line in done.stderr.splitlines())
 
 
-@pytest.mark.parametrize("case", [c for c in EXIT_CASES if c[2]], ids=case_id)
+# `build --background` prints JSON whatever else is asked: its errors are JSON documents too.
+MACHINE_CASES = [c for c in EXIT_CASES if c[2]] + [
+    ("osbundle build good -o out-{n}", 0, "--background"),
+    ("osbundle build missing -o out-{n}", 2, "--background"),
+    ("osbundle build good -o a-file", 2, "--background"),
+]
+
+
+@pytest.mark.parametrize("case", MACHINE_CASES, ids=case_id)
 def test_a_machine_format_answers_one_json_document_whatever_happens(
     world: Path, case: tuple[str, int, str | None]
 ) -> None:
     command, code, machine = case
-    done = run_in(world, f"{command.format(n=f'json-{EXIT_CASES.index(case)}')} {machine}")
+    done = run_in(world, f"{command.format(n=f'json-{MACHINE_CASES.index(case)}')} {machine}")
     assert done.returncode == code, done.stderr
     document = json.loads(done.stdout)
     if code == 0:
