@@ -78,7 +78,7 @@ def validate(
     else:
         run = check_paths(paths)
     chosen = fmt or default_format(os.environ)
-    typer.echo(render_report(run, chosen))
+    echo(render_report(run, chosen))
     raise typer.Exit(0 if run.ok else 1)
 
 
@@ -239,7 +239,7 @@ def verify(
         emit_json(report.to_json())
     else:
         for line in verify_lines(report):
-            typer.echo(line, err=not report.ok)
+            echo(line, err=not report.ok)
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -281,7 +281,7 @@ app.add_typer(tasks_app, name="tasks")
 
 
 def emit_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 def wants_json(argv: list[str]) -> bool:

@@ -497,3 +497,23 @@ def test_validate_changed_checks_the_profiles_that_depend_on_the_files(tmp_path:
     nowhere = osbundle("validate", "--changed", "x", "--root", "nope", cwd=tmp_path)
     assert nowhere.returncode == 2
     assert "nope" in one_line_error(nowhere)
+
+
+@pytest.mark.parametrize(("profile", "code"), [("good", 0), ("broken", 1)])
+def test_a_check_s_exit_code_survives_a_closed_stdout(world: Path, profile: str, code: int) -> None:
+    for command in (["validate", profile], ["verify", "bundle.tar.gz", "--json"]):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "osbundle", *command],
+            cwd=world,
+            env=dict(os.environ) | world_env(world),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.close()
+        err = proc.stderr.read()
+        proc.stderr.close()
+        expected = code if command[0] == "validate" else 0
+        assert proc.wait(timeout=60) == expected, err
+        assert err == b""
