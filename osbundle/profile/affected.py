@@ -18,11 +18,23 @@ from osbundle.profile.validate import discover_profiles
 from osbundle.yaml.document import YamlDocument
 
 
+def _may_extend(file: Path) -> bool:
+    """False only when the file cannot hold an `extends` key: the word is nowhere in it and no
+    escape or UTF-16 could spell it. Most profiles extend nothing: this spares parsing them."""
+    try:
+        data = file.read_bytes()
+    except OSError:
+        return True  # let the loader say what is wrong with it
+    return any(marker in data for marker in (b"extends", b"\\", b"\x00"))
+
+
 def dependency_dirs(file: Path, cache: dict[tuple[str, str], YamlDocument]) -> set[str]:
     """The real directories of `file` and of every base it extends, as far as they can be read
     (a base that cannot be parsed still names its directory)."""
-    merged = load_merged(file, str(file), cache)
     dirs = {os.path.realpath(file.parent)}
+    if not _may_extend(file):
+        return dirs
+    merged = load_merged(file, str(file), cache)
     for layer in merged.layers:
         dirs.add(os.path.realpath(layer.base_dir))
         data = layer.doc.data

@@ -77,3 +77,11 @@ def test_a_sibling_directory_with_a_common_prefix_is_not_inside(repo: Path) -> N
 def test_each_changed_profile_yaml_picks_exactly_its_profile(chosen: set[str]) -> None:
     changed = [PROFILES / name / "profile.yaml" for name in chosen]
     assert set(names(affected_profiles(PROFILES, changed))) == chosen
+
+
+def test_an_extends_key_spelled_with_an_escape_is_still_followed(repo: Path) -> None:
+    child = repo / "profiles" / "rhel-9b" / "profile.yaml"
+    child.write_text(child.read_text().replace("extends:", '"ext\\x65nds":'))
+    assert b"extends" not in child.read_bytes()
+    changed = [Path("profiles/base/rhel-base/scripts/harden.sh")]
+    assert names(affected_profiles(Path(), changed)) == ["rhel-base", "rhel-9", "rhel-9b"]
