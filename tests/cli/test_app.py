@@ -517,3 +517,22 @@ def test_a_check_s_exit_code_survives_a_closed_stdout(world: Path, profile: str,
         expected = code if command[0] == "validate" else 0
         assert proc.wait(timeout=60) == expected, err
         assert err == b""
+
+
+@pytest.mark.parametrize(
+    ("argv", "machine"),
+    [
+        (["verify", "--json", "x"], True),
+        (["validate", "--format", "json", "x"], True),
+        (["validate", "-f", "json", "x"], True),
+        (["validate", "--format=json", "x"], True),
+        (["validate", "--format", "github", "json"], False),
+        (["build", "x", "--background"], True),
+        (["validate", "--", "--json"], False),  # a path named --json
+        (["plan", "x"], False),
+    ],
+)
+def test_which_command_lines_ask_for_a_machine_format(argv: list[str], machine: bool) -> None:
+    from osbundle.cli.app import wants_json
+
+    assert wants_json(argv) is machine
