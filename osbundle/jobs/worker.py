@@ -48,6 +48,7 @@ def run_job(
     """
     build_fn = build if build is not None else load_build(DEFAULT_BUILD)
     with interrupts.shielded():
+        interrupts.rearm()  # the previous job in this process may have settled the guard
         jid = _begin(store, request, job_id)
     chain: list[BuildObserver] = [JobStoreObserver(store, jid, interval=interval), *observers]
     guard = interrupts.active_guard()
