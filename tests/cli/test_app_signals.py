@@ -70,7 +70,10 @@ def test_unpack_stopped_while_writing_exits_130_and_leaves_nothing(
     bundle = bf.good_bundle(mkdir(tmp_path / "b"))
     before = sorted(p.name for p in tmp_path.iterdir())
     done = run_cli_signalling(
-        tmp_path, "osbundle.bundle.unpack:SafeTree.write", sig, ["unpack", str(bundle), str(tmp_path / "dest")]
+        tmp_path,
+        "osbundle.bundle.unpack:SafeTree.write",
+        sig,
+        ["unpack", str(bundle), str(tmp_path / "dest")],
     )
     assert done.returncode == 130, done.stderr
     name = signal.Signals(sig).name
@@ -96,7 +99,10 @@ def test_a_signal_after_unpack_renamed_the_tree_keeps_its_success(tmp_path: Path
     bundle = bf.good_bundle(mkdir(tmp_path / "b"))
     dest = tmp_path / "dest"
     done = run_cli_signalling(
-        tmp_path, "osbundle.bundle.unpack:commit", signal.SIGTERM, ["unpack", str(bundle), str(dest)]
+        tmp_path,
+        "osbundle.bundle.unpack:commit",
+        signal.SIGTERM,
+        ["unpack", str(bundle), str(dest)],
     )
     assert done.returncode == 0, done.stderr
     assert (dest / "profile.yaml").is_file()

@@ -17,6 +17,7 @@ from osbundle.destinations import local
 from osbundle.destinations.local import LocalDestination, LocalUpload, describe_os_error
 from osbundle.errors import BuildError
 from osbundle.stages.export import checksum_file
+from tests.planted import assert_untouched, plant
 
 
 def write_bundle(outdir: Path, name: str, data: bytes, *, force: bool = False) -> LocalUpload:
@@ -153,29 +154,6 @@ def test_sweep_removes_only_the_named_jobs_files(job: int, others: list[int], na
 # Issue 9, item 1: nothing planted at a name osbundle creates is followed or truncated.
 
 
-def plant(kind: str, at: Path, outside: Path) -> Path | None:
-    """A link (or FIFO) planted at `at`; returns the link's target when it is a path."""
-    target = outside / {"file": "victim", "dangling": "absent", "dir": "victim-dir"}.get(kind, "")
-    if kind == "file":
-        target.write_bytes(b"precious")
-    elif kind == "dir":
-        target.mkdir()
-    if kind == "fifo":
-        os.mkfifo(at)
-        return None
-    at.symlink_to(target)
-    return target
-
-
-def assert_untouched(kind: str, target: Path | None) -> None:
-    if kind == "file":
-        assert target is not None and target.read_bytes() == b"precious"
-    elif kind == "dangling":
-        assert target is not None and not target.exists() and not target.is_symlink()
-    elif kind == "dir":
-        assert target is not None and list(target.iterdir()) == []
-
-
 PLANTED = ["file", "dangling", "dir"]
 
 
@@ -186,7 +164,6 @@ def test_a_name_planted_at_a_temporary_file_is_refused_and_not_followed(
 ) -> None:
     outdir, outside = tmp_path / "out", tmp_path / "outside"
     outdir.mkdir()
-    outside.mkdir()
     planted = outdir / f".b.tar.gz.tmp-7{suffix}"
     target = plant(kind, planted, outside)
     with pytest.raises(BuildError, match=r"already exists and was not created by this build"):
@@ -200,7 +177,6 @@ def test_a_name_planted_at_a_temporary_file_is_refused_and_not_followed(
 def test_a_planted_lock_is_refused_and_not_followed(tmp_path: Path, kind: str) -> None:
     outdir, outside = tmp_path / "out", tmp_path / "outside"
     outdir.mkdir()
-    outside.mkdir()
     lock = outdir / ".b.tar.gz.lock"
     target = plant(kind, lock, outside)
     with pytest.raises(BuildError, match=r"\.b\.tar\.gz\.lock is not a regular file"):
