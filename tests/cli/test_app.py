@@ -269,3 +269,22 @@ def test_plan_names_a_base_profile_s_files_relative_to_the_profile() -> None:
     sources = {m["source"] for m in plan["members"]}
     assert "../base/rhel-base/scripts/harden.sh" in sources
     assert "unattend/ks.cfg" in sources
+
+
+def test_a_lone_checksum_needs_force_too(tmp_path: Path, state: dict[str, str]) -> None:
+    out = tmp_path / "out"
+    assert osbundle("build", str(WINDOWS), "-o", str(out), env=state).returncode == 0
+    [bundle] = out.glob("*.tar.gz")
+    bundle.unlink()  # its .sha256 stays
+    checksum = out / (bundle.name + ".sha256")
+    checksum.write_text("someone else's\n")
+    again = osbundle("build", str(WINDOWS), "-o", str(out), env=state)
+    assert again.returncode == 1
+    assert one_line_error(again) == (
+        f"osbundle: error: {checksum} already exists (use --force to overwrite it)"
+    )
+    assert sorted(p.name for p in out.iterdir()) == [checksum.name]
+    assert checksum.read_text() == "someone else's\n"
+    forced = osbundle("build", str(WINDOWS), "-o", str(out), "--force", env=state)
+    assert forced.returncode == 0
+    assert checksum.read_text().endswith(f"  {bundle.name}\n")
