@@ -8,7 +8,6 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -168,12 +167,12 @@ def planted_staging(
     """mkdtemp's directory, with `plant_in` run on it first (what a racing process could do)."""
     mkdtemp = tempfile.mkdtemp
 
-    def planting_mkdtemp(*args: Any, **kwargs: Any) -> str:
-        made = mkdtemp(*args, **kwargs)
+    def planting_mkdtemp(prefix: str, dir: Path) -> str:
+        made = mkdtemp(prefix=prefix, dir=dir)
         plant_in(Path(made))
         return made
 
-    monkeypatch.setattr(unpack.tempfile, "mkdtemp", planting_mkdtemp)
+    monkeypatch.setattr(tempfile, "mkdtemp", planting_mkdtemp)
 
 
 @pytest.mark.parametrize("kind", ["file", "dangling", "dir", "fifo"])

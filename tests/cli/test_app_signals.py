@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -81,7 +82,7 @@ def test_unpack_stopped_while_writing_exits_130_and_leaves_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no dest, no temporary tree
 
 
-def test_unpack_stopped_while_writing_into_cwd_leaves_nothing(tmp_path: Path) -> None:
+def test_unpack_stopped_after_a_member_was_written_leaves_nothing(tmp_path: Path) -> None:
     bundle = bf.good_bundle(mkdir(tmp_path / "b"))
     out = tmp_path / "out"
     out.mkdir()
@@ -137,3 +138,33 @@ def test_a_sigterm_after_a_build_completed_leaves_it_complete_and_exit_0(
     names = sorted(p.name for p in out.iterdir())
     assert len(names) == 2
     assert names[1] == names[0] + ".sha256"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", SIGNALS[1:], ids=lambda s: signal.Signals(s).name)
+def test_unpack_signalled_from_outside_exits_130_and_leaves_nothing(
+    tmp_path: Path, sig: int
+) -> None:
+    big = bf.FMember("custom/files/big.bin", bytes(128 << 20), "file")  # 128 MiB to write
+    bundle = bf.good_bundle(mkdir(tmp_path / "b"), [big])
+    out = mkdir(tmp_path / "out")
+    env = dict(os.environ, OSBUNDLE_HOME=str(tmp_path / "state"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "osbundle", "unpack", str(bundle), str(out / "dest")],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    written = list(out.glob(".dest.unpack-*/custom/files/big.bin"))
+    while not (written and written[0].stat().st_size > 0):
+        assert time.monotonic() < deadline, "unpack never started writing"
+        assert proc.poll() is None, "unpack never started writing"
+        time.sleep(0.005)
+        written = list(out.glob(".dest.unpack-*/custom/files/big.bin"))
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stderr.splitlines() == [f"osbundle: error: interrupted by {signal.Signals(sig).name}"]
+    assert list(out.iterdir()) == []
