@@ -291,3 +291,41 @@ def test_unpublish_leaves_a_name_someone_else_replaced(
         upload.commit(b"sum")
     assert names(tmp_path) == ["b.tar.gz"]
     assert (tmp_path / "b.tar.gz").read_bytes() == b"theirs"
+
+
+@given(
+    force=st.booleans(),
+    existing=st.sampled_from(["", "b.tar.gz", "b.tar.gz.sha256", "both"]),
+    failing=st.sampled_from(["", ".sha256", ".gz", "fsync_dir"]),
+)
+def test_a_final_path_holds_this_build_s_files_only_if_its_commit_succeeded(
+    force: bool, existing: str, failing: str
+) -> None:
+    with tempfile.TemporaryDirectory() as d, pytest.MonkeyPatch.context() as patch:
+        outdir = Path(d)
+        old = {"b.tar.gz": b"old", "b.tar.gz.sha256": b"old sum"}
+        for name in old if existing == "both" else [existing] if existing else []:
+            (outdir / name).write_bytes(old[name])
+        before = {p.name: p.read_bytes() for p in outdir.iterdir()}
+        try:
+            upload = write_bundle(outdir, "b.tar.gz", b"new", force=force)
+        except BuildError:
+            assert not force
+            assert before
+            assert {p.name: p.read_bytes() for p in outdir.iterdir()} == before
+            return
+        if failing:
+            failing_at(patch, failing)
+        try:
+            upload.commit(b"new sum")
+        except BuildError:
+            upload.discard()
+            after = {p.name: p.read_bytes() for p in outdir.iterdir()}
+            assert b"new" not in after.values()
+            assert b"new sum" not in after.values()
+            assert set(after) <= set(before)  # nothing of its own, not even a temporary file
+        else:
+            assert not failing
+            assert names(outdir) == ["b.tar.gz", "b.tar.gz.sha256"]
+            assert (outdir / "b.tar.gz").read_bytes() == b"new"
+            assert (outdir / "b.tar.gz.sha256").read_bytes() == b"new sum"
