@@ -9,6 +9,11 @@ corrupts the `threading` module's bookkeeping), forking a reader (the child woul
 to stop it) or publishing a bundle (it must not appear without its `.sha256`). They run inside
 `signals_held()`, and the signal arrives right after. The job bookkeeping around a build runs
 `shielded()`: a signal there is only recorded, and seen by the build's next `should_stop()`.
+
+Once a build has published its bundle it is past the point of no return: `settle()` (called
+while signals are held, right after the publish) makes the next stop signal only recorded too,
+until `rearm()` (the start of the next job), so a signal while the job is recorded Complete or
+the result printed does not turn a finished build into a cancelled one.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class SignalGuard(NullObserver):
     def __init__(self) -> None:
         self.received: int | None = None
         self._shield_depth = 0
+        self.settled = False
         self._previous: dict[int, object] = {}
 
     def install(self, signals: Sequence[signal.Signals]) -> None:
@@ -68,7 +74,7 @@ class SignalGuard(NullObserver):
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         first = self.received is None
         self.received = signum
-        if first and self._shield_depth == 0:
+        if first and self._shield_depth == 0 and not self.settled:
             raise Cancelled(f"interrupted by {signal.Signals(signum).name}")
 
     @contextlib.contextmanager
@@ -120,6 +126,18 @@ def cancel_on_signals(signals: Sequence[signal.Signals] = STOP_SIGNALS) -> Itera
 def active_guard() -> SignalGuard | None:
     """The installed guard, which a job's build also asks whether to stop."""
     return _ACTIVE
+
+
+def settle() -> None:
+    """Past the point of no return: the next stop signal is only recorded, until `rearm()`."""
+    if _ACTIVE is not None:
+        _ACTIVE.settled = True
+
+
+def rearm() -> None:
+    """A new job starts: a stop signal raises `Cancelled` again (unless one was recorded)."""
+    if _ACTIVE is not None:
+        _ACTIVE.settled = False
 
 
 def shielded() -> contextlib.AbstractContextManager[None]:

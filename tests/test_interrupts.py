@@ -16,8 +16,10 @@ from osbundle.interrupts import (
     active_guard,
     cancel_on_signals,
     install_signal_handlers,
+    rearm,
     release_all,
     restore_signal_handlers,
+    settle,
     shielded,
     signals_held,
 )
@@ -272,4 +274,25 @@ def test_a_nested_cancel_on_signals_leaves_the_outer_guard_in_place() -> None:
             assert inner is outer
         assert active_guard() is outer
         assert signal.getsignal(signal.SIGINT) == outer._handle
+    assert active_guard() is None
+
+
+def test_a_settled_guard_records_the_signal_until_rearmed() -> None:
+    with cancel_on_signals() as guard:
+        settle()
+        os.kill(os.getpid(), signal.SIGTERM)  # after the publish: recorded, not raised
+        assert guard.received == signal.SIGTERM
+        rearm()
+        os.kill(os.getpid(), signal.SIGTERM)  # not the first any more: still only recorded
+        assert guard.should_stop()
+    with cancel_on_signals():
+        settle()
+        rearm()
+        with pytest.raises(Cancelled, match="interrupted by SIGHUP"):
+            os.kill(os.getpid(), signal.SIGHUP)
+
+
+def test_settle_and_rearm_without_a_guard_do_nothing() -> None:
+    settle()
+    rearm()
     assert active_guard() is None

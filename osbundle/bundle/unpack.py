@@ -4,7 +4,10 @@ Members are written into a temporary directory beside `dest` while they stream p
 on the way; only when every digest matches SHA256SUMS and metadata.json is profile.yaml
 written and the directory renamed to `dest`. Any failure removes the temporary directory.
 Every file is created relative to an already-open directory descriptor with
-O_CREAT|O_EXCL|O_NOFOLLOW, so neither a name nor a link planted on disk can redirect a write.
+O_CREAT|O_EXCL|O_NOFOLLOW, and every directory is opened with O_NOFOLLOW, so neither a name nor
+a link planted on disk can redirect a write; the temporary directory itself is mkdtemp's (a
+new 0700 directory under a random name). A stop signal (under `interrupts.cancel_on_signals`)
+removes the temporary directory like any other failure.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from osbundle.bundle.read import parse_metadata, scan_bundle
 from osbundle.bundle.tarread import TarEntry, show
 from osbundle.bundle.unpack_profile import dump_profile_yaml, profile_document
 from osbundle.errors import BundleError, InputError
+from osbundle.interrupts import settle, signals_held
 from osbundle.kinds import KINDS
 from osbundle.macros.grammar import find_macros
 from osbundle.model import METADATA, TRAILERS
@@ -53,20 +57,34 @@ class UnpackResult:
 
 
 def unpack_bundle(path: Path, dest: Path) -> UnpackResult:
-    """Unpack `path` into `dest`, which must not exist or be an empty directory."""
+    """Unpack `path` into `dest`, which must not exist or be an empty directory.
+
+    Under `interrupts.cancel_on_signals()` a stop signal at any point removes the temporary
+    directory on its way out; one arriving after `dest` appeared is only recorded (settled).
+    """
     check_destination(dest)
+    staging: Path | None = None
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.unpack-", dir=dest.parent))
-    except OSError as exc:
-        raise InputError(f"cannot create {dest}: {exc.strerror or exc}") from exc
-    try:
+        with signals_held():  # the temporary directory exists only once `staging` names it
+            staging = make_staging(dest)
         result = unpack_into(path, staging, dest)
-        commit(staging, dest)
+        with signals_held():
+            commit(staging, dest)
+            settle()
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
     return result
+
+
+def make_staging(dest: Path) -> Path:
+    """A new private (0700) directory beside `dest`, under a name no one else chose."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{dest.name}.unpack-", dir=dest.parent))
+    except OSError as exc:
+        raise InputError(f"cannot create {dest}: {exc.strerror or exc}") from exc
 
 
 def check_destination(dest: Path) -> None:
@@ -102,16 +120,34 @@ def unpack_into(path: Path, staging: Path, dest: Path) -> UnpackResult:
 
 
 def commit(staging: Path, dest: Path) -> None:
+    """Rename the finished tree to `dest`; if the directory fsync then fails, rename it back
+    (the caller removes it), so a failed unpack leaves no `dest` it made."""
     try:
-        os.chmod(staging, 0o755)  # noqa: S103  (mkdtemp made it 0700; a profile dir is 0755)
-        os.rename(staging, dest)  # replaces an empty directory atomically
-        fd = os.open(dest.parent, _DIR_FLAGS & ~os.O_NOFOLLOW)
+        fd = os.open(staging, _DIR_FLAGS)
         try:
-            os.fsync(fd)
+            os.fchmod(fd, 0o755)  # mkdtemp made it 0700; a profile dir is 0755
         finally:
             os.close(fd)
+        existed = dest.is_dir()
+        os.rename(staging, dest)  # replaces an empty directory atomically
     except OSError as exc:
         raise InputError(f"cannot create {dest}: {exc.strerror or exc}") from exc
+    try:
+        fsync_dir(dest.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.rename(dest, staging)
+            if existed:
+                os.mkdir(dest)
+        raise InputError(f"cannot create {dest}: {exc.strerror or exc}") from exc
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, _DIR_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class SafeTree:

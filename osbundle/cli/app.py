@@ -140,17 +140,22 @@ def build(
     if background:
         submit_jobs(requests, state_dir)
         return
+    from osbundle.interrupts import cancel_on_signals
+
     worst = 0
-    for request in requests:
-        try:
-            result = build_now(request, state_dir, progress)
-        except OsbundleError as exc:
-            if len(requests) == 1 and not as_json:
-                raise
-            worst = max(worst, exc.exit_code)
-            result = BuildResult.failed(str(exc), exc.job_id)
-            echo(f"osbundle: error: {request.profile_dir}: {exc}", err=True)
-        print_build_result(result, as_json=as_json)
+    # One guard until the results are printed: a signal after a build completed is recorded
+    # (the build settled), not an exit by the signal.
+    with cancel_on_signals():
+        for request in requests:
+            try:
+                result = build_now(request, state_dir, progress)
+            except OsbundleError as exc:
+                if len(requests) == 1 and not as_json:
+                    raise
+                worst = max(worst, exc.exit_code)
+                result = BuildResult.failed(str(exc), exc.job_id)
+                echo(f"osbundle: error: {request.profile_dir}: {exc}", err=True)
+            print_build_result(result, as_json=as_json)
     raise typer.Exit(worst)
 
 
@@ -267,12 +272,14 @@ def unpack(
     """Turn a bundle back into a profile directory that builds to the same bytes."""
     from osbundle.bundle.unpack import unpack_bundle
     from osbundle.cli.render import unpack_lines
+    from osbundle.interrupts import cancel_on_signals
 
-    result = unpack_bundle(bundle, dest)
-    for note in result.notes:
-        typer.echo(f"note: {note}", err=True)
-    for line in unpack_lines(result):
-        typer.echo(line)
+    with cancel_on_signals():  # SIGINT, SIGTERM, SIGHUP: Cancelled, the temporary tree removed
+        result = unpack_bundle(bundle, dest)
+        for note in result.notes:
+            typer.echo(f"note: {note}", err=True)
+        for line in unpack_lines(result):
+            typer.echo(line)
 
 
 from osbundle.cli.tasks import tasks_app  # noqa: E402  (sub-app registered after app exists)

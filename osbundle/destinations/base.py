@@ -31,7 +31,9 @@ class Upload(Protocol):
         """Where the bundle is once committed: an absolute path, or a URL."""
 
     def commit(self, checksum: bytes) -> None:
-        """Publish the bundle and, beside it, `<name>.sha256` holding `checksum`."""
+        """Publish the bundle and, beside it, `<name>.sha256` holding `checksum`. On failure
+        nothing is left at either final name; on success call `interrupts.settle()` while the
+        stop signals are still held (from then on the build is past the point of no return)."""
 
     def discard(self) -> None:
         """Remove everything this upload wrote; idempotent."""

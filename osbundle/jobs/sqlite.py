@@ -2,9 +2,10 @@
 
 One database per user (WAL, busy timeout, every write in a `BEGIN IMMEDIATE` transaction) so that
 foreground builds, background workers and `osbundle tasks` in other terminals share it safely.
-A job whose worker process is gone becomes `Interrupted` in `reap`, which whoever looks next
-calls (service.py, which also sweeps what the job left): no job stays `Running` forever. The
-interface is `jobs.store.JobStore`; this is its backend for one machine.
+The state directory and the database files are checked and created by `jobs/statedir.py`, never
+through a planted link. A job whose worker process is gone becomes `Interrupted` in `reap`,
+which whoever looks next calls (service.py, which also sweeps what the job left): no job stays
+`Running` forever. The interface is `jobs.store.JobStore`; this is its backend for one machine.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from osbundle.errors import JobError, UnknownJob
 from osbundle.jobs import procid
 from osbundle.jobs.procid import ProcessId
 from osbundle.jobs.record import ACTIVE, Job, Status, job_from_row, now_iso, request_to_json
+from osbundle.jobs.statedir import prepare_database, prepare_state_dir
 from osbundle.model import BuildRequest
 
 DB_NAME = "jobs.sqlite3"
@@ -75,10 +77,8 @@ def _db_errors(path: Path) -> Iterator[None]:
 def open_sqlite_store(directory: Path) -> SqliteJobStore:
     """Open (creating if needed) the store in `directory`; JobError names it if unusable."""
     path = directory / DB_NAME
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise JobError(f"cannot create state directory {directory}: {exc.strerror}") from exc
+    prepare_state_dir(directory)
+    prepare_database(path)
     with _db_errors(path):
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:

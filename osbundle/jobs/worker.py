@@ -23,6 +23,7 @@ from osbundle.errors import Cancelled, JobError, OsbundleError
 from osbundle.jobs import procid
 from osbundle.jobs.progress import JobStoreObserver
 from osbundle.jobs.record import Status, request_from_json
+from osbundle.jobs.statedir import open_log
 from osbundle.jobs.store import JobStore, open_store
 from osbundle.model import BuildRequest, BuildResult
 from osbundle.observer import BuildObserver, MultiObserver
@@ -48,6 +49,7 @@ def run_job(
     """
     build_fn = build if build is not None else load_build(DEFAULT_BUILD)
     with interrupts.shielded():
+        interrupts.rearm()  # the previous job in this process may have settled the guard
         jid = _begin(store, request, job_id)
     chain: list[BuildObserver] = [JobStoreObserver(store, jid, interval=interval), *observers]
     guard = interrupts.active_guard()
@@ -117,21 +119,26 @@ def start_background(store: JobStore, request: BuildRequest, *, build: str = DEF
     command = [sys.executable, "-m", "osbundle.jobs.worker", job_id]
     command += ["--state-dir", str(store.state_dir), "--build", build]
     try:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            child = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
-                start_new_session=True,
-                cwd=store.state_dir,
-                env=_worker_env(),
-            )
+        out = open_log(log)
+    except JobError as exc:
+        fail(store, job_id, "Stopped_With_Error", str(exc))
+        raise
+    try:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            cwd=store.state_dir,
+            env=_worker_env(),
+        )
     except OSError as exc:
         message = f"cannot start a background worker: {exc}"
         fail(store, job_id, "Stopped_With_Error", message)
         raise JobError(message) from exc
+    finally:
+        os.close(out)
     _CHILDREN.append(child)
     owner = procid.identify(child.pid)
     if owner is not None:

@@ -60,7 +60,7 @@ def scaffold_profile(
     if not directory.is_dir():
         raise InputError(f"{directory} is not a directory")
     target = directory / "profile.yaml"
-    if target.exists():
+    if target.exists() or target.is_symlink():  # a dangling link too: never written through
         raise InputError(f"{target} already exists; osbundle init does not overwrite it")
     known = next((f for f in FAMILY_RULES if f == family), None)
     if known is None:
@@ -206,4 +206,9 @@ def write_yaml(
         for item in items:
             pairs = [f"{k}: {scalar(v)}" for k, v in item.items()]
             lines.append("  - " + "\n    ".join(pairs))
-    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror}") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")

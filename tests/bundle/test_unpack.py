@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from osbundle.bundle.unpack import unpack_bundle
+from osbundle.bundle import unpack
+from osbundle.bundle.unpack import UnpackResult, unpack_bundle
 from osbundle.errors import BundleError, InputError
 from tests import bundle_factory as bf
 from tests.factory import PROFILES
+from tests.planted import assert_untouched, plant
 
 
 def tree(root: Path) -> dict[str, int]:
@@ -151,3 +155,96 @@ def test_build_unpack_build_gives_the_same_bytes(profile: str, tmp_path: Path) -
     )
     assert second.result == "success", second.messages
     assert Path(second.path).read_bytes() == Path(first.path).read_bytes()
+
+
+# Issue 9, items 1 and 2: nothing planted in or at the temporary tree is followed, and a failed
+# commit leaves no destination.
+
+
+def planted_staging(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, plant_in: Callable[[Path], None]
+) -> None:
+    """mkdtemp's directory, with `plant_in` run on it first (what a racing process could do)."""
+    mkdtemp = tempfile.mkdtemp
+
+    def planting_mkdtemp(prefix: str, dir: Path) -> str:
+        made = mkdtemp(prefix=prefix, dir=dir)
+        plant_in(Path(made))
+        return made
+
+    monkeypatch.setattr(tempfile, "mkdtemp", planting_mkdtemp)
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling", "dir", "fifo"])
+def test_a_link_planted_in_the_temporary_tree_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    bundle = bf.good_bundle(tmp_path)
+    outside = tmp_path / "outside"
+    targets: list[Path | None] = []
+
+    def plant_member(staging: Path) -> None:
+        (staging / "custom" / "files" / "tools").mkdir(parents=True)
+        targets.append(plant(kind, staging / "custom/files/tools/readme.txt", outside))
+
+    planted_staging(monkeypatch, tmp_path, plant_member)
+    with pytest.raises(BundleError, match=r"tools/readme\.txt.* (refused|is written twice)"):
+        unpack_bundle(bundle, tmp_path / "out")
+    assert_untouched(kind, targets[0])
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_a_directory_link_planted_in_the_temporary_tree_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = bf.good_bundle(tmp_path)
+    targets: list[Path | None] = []
+    planted_staging(
+        monkeypatch, tmp_path, lambda s: targets.append(plant("dir", s / "custom", tmp_path / "o"))
+    )
+    with pytest.raises(BundleError, match=r"readme\.txt.* refused: .* outside the destination"):
+        unpack_bundle(bundle, tmp_path / "out")
+    assert_untouched("dir", targets[0])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_temporary_tree_swapped_for_a_link_is_not_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = bf.good_bundle(tmp_path)
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o700)
+    unpack_into = unpack.unpack_into
+
+    def swapped(path: Path, staging: Path, dest: Path) -> UnpackResult:
+        result = unpack_into(path, staging, dest)
+        staging.rename(tmp_path / "moved")
+        staging.symlink_to(victim)
+        return result
+
+    monkeypatch.setattr(unpack, "unpack_into", swapped)
+    with pytest.raises(InputError, match=r"cannot create .*out"):
+        unpack_bundle(bundle, tmp_path / "out")
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o700  # not chmod-ed through the link
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_directory_fsync_leaves_no_destination(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = bf.good_bundle(tmp_path)
+    (tmp_path / "empty").mkdir()
+
+    def failing_fsync_dir(path: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(unpack, "fsync_dir", failing_fsync_dir)
+    for dest in (tmp_path / "out", tmp_path / "empty"):
+        with pytest.raises(InputError, match=f"^cannot create {dest}: Input/output error$"):
+            unpack_bundle(bundle, dest)
+    assert not (tmp_path / "out").exists()
+    assert list((tmp_path / "empty").iterdir()) == []  # the empty directory it was given
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [bundle.name, bundle.name + ".sha256", "empty"]
+    )

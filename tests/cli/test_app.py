@@ -536,3 +536,22 @@ def test_which_command_lines_ask_for_a_machine_format(argv: list[str], machine: 
     from osbundle.cli.app import wants_json
 
     assert wants_json(argv) is machine
+
+
+def test_a_lone_checksum_needs_force_too(tmp_path: Path, state: dict[str, str]) -> None:
+    out = tmp_path / "out"
+    assert osbundle("build", str(WINDOWS), "-o", str(out), env=state).returncode == 0
+    [bundle] = out.glob("*.tar.gz")
+    bundle.unlink()  # its .sha256 stays
+    checksum = out / (bundle.name + ".sha256")
+    checksum.write_text("someone else's\n")
+    again = osbundle("build", str(WINDOWS), "-o", str(out), env=state)
+    assert again.returncode == 1
+    assert one_line_error(again) == (
+        f"osbundle: error: {checksum} already exists (use --force to overwrite it)"
+    )
+    assert sorted(p.name for p in out.iterdir()) == [checksum.name]
+    assert checksum.read_text() == "someone else's\n"
+    forced = osbundle("build", str(WINDOWS), "-o", str(out), "--force", env=state)
+    assert forced.returncode == 0
+    assert checksum.read_text().endswith(f"  {bundle.name}\n")

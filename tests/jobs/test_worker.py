@@ -270,3 +270,26 @@ def test_real_pipeline_same_output_twice_one_fails_clearly(store: JobStore, tmp_
         "20231114221320_jobs-test.tar.gz",
         "20231114221320_jobs-test.tar.gz.sha256",
     ]
+
+
+# Issue 9, item 2: a failed job leaves nothing at the final path.
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_failed_directory_fsync_after_publishing_fails_the_job_and_leaves_nothing(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, force: bool
+) -> None:
+    from osbundle.destinations import local
+
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a"})
+    request = BuildRequest(profile_dir=profile, outdir=tmp_path / "out", force=force)
+
+    def failing_fsync_dir(path: Path) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(local, "fsync_dir", failing_fsync_dir)
+    with pytest.raises(BuildError, match=r"^cannot write .*\.tar\.gz: Input/output error$"):
+        run_job(store, request)
+    [job] = store.list_jobs()
+    assert job.status == "Stopped_With_Error"
+    assert leftovers(tmp_path / "out") == []

@@ -14,6 +14,7 @@ from osbundle.profile.load import load_profile
 from osbundle.profile.scaffold import DEFAULT_RELEASES, scaffold_profile
 from osbundle.profile.sources import resolve_sources
 from osbundle.profile.validate import validate_profile
+from tests.planted import assert_untouched, plant
 from tests.profile.helpers import WINDOWS_FILES
 
 MIB16 = 16 * 1024 * 1024
@@ -385,3 +386,12 @@ def test_file_names_with_glob_characters_match_only_themselves(tmp_path: Path) -
     files, diagnostics = resolve_sources(load_profile(target))
     assert diagnostics == ()
     assert sorted(rf.rel_source for rf in files) == sorted(names)  # each entry: one file
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling"])
+def test_init_never_writes_through_a_planted_link(tmp_path: Path, kind: str) -> None:
+    folder = folder_of(tmp_path / "p", {"x.txt": b""})
+    target = plant(kind, folder / "profile.yaml", tmp_path / "outside")
+    with pytest.raises(InputError, match="already exists; osbundle init does not overwrite it"):
+        scaffold_profile(folder, family="rhel", name="n")
+    assert_untouched(kind, target)
