@@ -73,7 +73,8 @@ class SourceSpec:
     phase: Literal["pre", "post"] | None = None  # scripts only
     name: str | None = None  # unattend: its id; settings: the macro namespace
     yaml_path: DocPath = ()
-    position: Position | None = None
+    position: Position | None = None  # where its `source` was written
+    dest_position: Position | None = None  # where its `dest` was written, when it has one
 
 
 @dataclass(frozen=True)

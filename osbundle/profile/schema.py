@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -82,6 +83,29 @@ def schema_diagnostics(data: Any, locator: Locator) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for error in profile_validator().iter_errors(data):
         out.extend(_diagnose(_most_relevant(error), locator))
+    return out
+
+
+_INFINITE = "an infinite number (.inf, or one too large for a float, like 1e400)"
+
+
+def nonfinite_diagnostics(data: Any, locator: Locator) -> list[Diagnostic]:
+    """Every infinite or NaN number (`.inf`, `.nan`, `1e400`): JSON has none, so a profile
+    value that reaches metadata.json as one would make a bundle `verify` refuses."""
+    out: list[Diagnostic] = []
+    stack: list[tuple[DocPath, Any]] = [((), data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(((*path, k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(node))
+        elif isinstance(node, float) and not math.isfinite(node):
+            mark = (located := locator.locate(path)).value_mark()
+            what, word = ("NaN", "NaN") if math.isnan(node) else (_INFINITE, "infinity")
+            message = f"{what} is not allowed: JSON, and so metadata.json, has no {word}"
+            hint = "write a finite number, or quote the value to make it a string"
+            out.append(Diagnostic(located.file, mark.line, mark.col, path, message, hint))
     return out
 
 

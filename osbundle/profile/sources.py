@@ -6,7 +6,7 @@ import os
 import unicodedata
 from collections.abc import Iterable
 
-from osbundle import kinds
+from osbundle import kinds, names
 from osbundle.diagnostics import Diagnostic, DocPath, format_doc_path
 from osbundle.kinds import KINDS, NAMED_KINDS, Family
 from osbundle.model import Profile, ResolvedFile, SourceSpec
@@ -17,7 +17,8 @@ def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[D
     """Every file the profile's entries match, in entry order (sorted within an entry).
 
     Problems are diagnostics at the entry's position, never exceptions: escapes from the
-    profile directory, sources matching nothing, non-regular files, family rules, collisions.
+    profile directory, sources matching nothing, non-regular files, family rules, bundle
+    paths a reader or the target refuses (`osbundle/names.py`), collisions.
     """
     family = profile.os.family
     files: list[ResolvedFile] = []
@@ -35,6 +36,7 @@ def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[D
         files.extend(resolved)
         diagnostics.extend(spec_diagnostic(spec, p) for p in problems)
         diagnostics.extend(spec_diagnostic(spec, p) for p in family_problems(family, resolved))
+        diagnostics.extend(name_diagnostics(profile.name, family, spec, resolved))
     diagnostics.extend(collision_diagnostics(files, fold=family == "windows"))
     return tuple(files), tuple(diagnostics)
 
@@ -113,23 +115,137 @@ def family_problems(family: Family, resolved: list[ResolvedFile]) -> list[str]:
     ]
 
 
+def name_diagnostics(
+    top: str, family: Family, spec: SourceSpec, resolved: list[ResolvedFile]
+) -> list[Diagnostic]:
+    """The entry's bundle paths that the reader refuses or the family cannot hold: its `dest`
+    once (at the `dest`), then each file's components below it and its whole name
+    (`<top>/<bundle path>`)."""
+    windows = family == "windows"
+    for part in (p for p in spec.dest.split("/") if p not in ("", ".")):
+        why = names.component_problem(part, windows)
+        if why is not None:
+            whole = part == spec.dest.strip("/")
+            where = "" if whole else f": component {names.shown(part)}"
+            return [dest_diagnostic(spec, f"{names.shown(spec.dest)}{where} {why}")]
+    checked: dict[str, str | None] = {}  # a directory below `dest` -> its problem
+    skip = len(resolved[0].bundle_path) - len(in_kind_path(resolved[0])) if resolved else 0
+    out = []
+    for rf in resolved:
+        below_dest = rf.bundle_path[skip:]
+        problem = _path_problem(f"{top}/{rf.bundle_path}", below_dest, windows, checked)
+        if problem is not None:
+            message = f"{rf.rel_source!r} lands at {names.shown(rf.bundle_path)}, {problem}"
+            out.append(spec_diagnostic(spec, message))
+    return out
+
+
+def dest_diagnostic(spec: SourceSpec, message: str) -> Diagnostic:
+    """A problem of an entry's `dest`, located there (at its `source`, naming the `dest`, when
+    its position is unknown)."""
+    pos = spec.dest_position
+    if pos is None:
+        return spec_diagnostic(spec, f"dest {message}")
+    path = (*spec.yaml_path[:-1], "dest")
+    return Diagnostic(str(pos.file), pos.line, pos.col, path, message)
+
+
+def _path_problem(
+    full: str, below_dest: str, windows: bool, checked: dict[str, str | None]
+) -> str | None:
+    """Why a member name is refused: a component below `dest` (each directory checked once),
+    its length, or, whatever the rules before, what the reader refuses."""
+    directory, _, leaf = below_dest.rpartition("/")
+    if directory not in checked:
+        parts = directory.split("/") if directory else []
+        checked[directory] = next(filter(None, (_component(p, windows) for p in parts)), None)
+    why = checked[directory] or _component(leaf, windows)
+    if why is not None:
+        return why
+    why = names.path_length_problem(full, windows)
+    if why is not None:
+        return f"whose name {why}"
+    why = names.member_name_problem(full)
+    return None if why is None else f"which bundle readers refuse (it {why})"
+
+
+def _component(part: str, windows: bool) -> str | None:
+    why = names.component_problem(part, windows)
+    return None if why is None else f"whose component {names.shown(part)} {why}"
+
+
 def collision_key(bundle_path: str, fold: bool) -> str:
-    """Bundle paths equal under this key collide; Windows compares NFC-normalised, case-folded."""
-    return unicodedata.normalize("NFC", bundle_path).casefold() if fold else bundle_path
+    """Bundle paths equal under this key collide; Windows compares them as `names.windows_key`
+    (NFC-normalised, case-folded, trailing dots and spaces stripped)."""
+    return names.windows_key(bundle_path) if fold else bundle_path
 
 
 def collision_diagnostics(files: Iterable[ResolvedFile], fold: bool) -> list[Diagnostic]:
+    """Two files on one path, or a file on a path another file needs as a directory."""
     seen: dict[str, ResolvedFile] = {}
+    directories: dict[str, ResolvedFile] = {}  # a directory's key -> the first file below it
     out: list[Diagnostic] = []
     for rf in files:
         key = collision_key(rf.bundle_path, fold)
-        first = seen.setdefault(key, rf)
-        if first is rf:
+        if key not in seen and key not in directories and key[: key.rfind("/")] in directories:
+            seen[key] = rf  # the common case: a new file in a known directory
             continue
-        how = "" if first.bundle_path == rf.bundle_path else " (ignoring case)"
-        message = (
-            f"{rf.rel_source!r} lands at {rf.bundle_path!r}, which collides{how} with "
-            f"{first.rel_source!r} from {format_doc_path(first.spec.yaml_path)}"
-        )
-        out.append(spec_diagnostic(rf.spec, message))
+        message = _collision(rf, key, seen, directories)
+        if message is not None:
+            out.append(spec_diagnostic(rf.spec, message))
+            continue
+        seen[key] = rf
+        parent = key
+        while (cut := parent.rfind("/")) > 0 and parent[:cut] not in directories:
+            parent = parent[:cut]
+            directories[parent] = rf
     return out
+
+
+def _collision(
+    rf: ResolvedFile, key: str, seen: dict[str, ResolvedFile], directories: dict[str, ResolvedFile]
+) -> str | None:
+    """What `rf` collides with among the files before it (`seen` and `directories` are
+    disjoint: a path taken by a file is no directory, and the other way round)."""
+    first = seen.get(key)
+    if first is not None:
+        how = _how(rf.bundle_path, first.bundle_path)
+        return f"{_lands(rf)} collides{how} with {first.rel_source!r} from {_where(first)}"
+    below = directories.get(key)
+    if below is not None:
+        how = _how(rf.bundle_path, _head(below.bundle_path, rf.bundle_path.count("/") + 1))
+        holding = f"holding {below.rel_source!r} from {_where(below)}"
+        return f"{_lands(rf)} is also a directory{how}, {holding}"
+    parent = key
+    while (cut := parent.rfind("/")) > 0 and parent[:cut] not in directories:
+        parent = parent[:cut]
+        file = seen.get(parent)
+        if file is not None:
+            how = _how(_head(rf.bundle_path, parent.count("/") + 1), file.bundle_path)
+            inside = f"inside{how} the file {file.rel_source!r}"
+            return f"{_lands(rf)} is {inside} from {_where(file)}"
+    return None
+
+
+def _lands(rf: ResolvedFile) -> str:
+    return f"{rf.rel_source!r} lands at {rf.bundle_path!r}, which"
+
+
+def _how(path: str, other: str) -> str:
+    """How two colliding paths differ, for the message ("" when they are equal)."""
+    if path == other:
+        return ""
+    if (
+        unicodedata.normalize("NFC", path).casefold()
+        == unicodedata.normalize("NFC", other).casefold()
+    ):
+        return " (ignoring case)"
+    return " (as Windows compares names, trailing dots and spaces stripped)"
+
+
+def _head(path: str, components: int) -> str:
+    return "/".join(path.split("/")[:components])
+
+
+def _where(rf: ResolvedFile) -> str:
+    return format_doc_path(rf.spec.yaml_path)
