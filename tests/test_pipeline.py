@@ -503,3 +503,15 @@ def test_a_member_name_at_the_limit_builds_verifies_and_unpacks(
     unpack_bundle(bundle, tmp_path / "restored")
     monkeypatch.chdir(tmp_path / "restored" / "custom" / "files")  # the whole path is too long
     assert Path(dest, "x").read_bytes() == b"x\n"
+
+
+def test_build_refuses_more_members_than_a_reader_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from osbundle import model
+
+    monkeypatch.setattr(model, "MAX_MEMBERS", 3)  # one file and the two trailers
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a", "b.txt": b"b"})
+    with pytest.raises(ProfileInvalid, match="would hold 4 members with its trailers"):
+        build(profile, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -17,6 +17,7 @@ from typing import BinaryIO, cast
 
 from isal import isal_zlib
 
+from osbundle import model
 from osbundle.errors import BundleError
 from osbundle.names import member_name_problem
 
@@ -24,8 +25,8 @@ BLOCK = 512
 RECORD = 10240  # tar's record size: the archive is zero-padded to a multiple of it
 CHUNK = 1 << 20  # member data is handed out in pieces of at most this size
 RAW_CHUNK = 256 * 1024
-MAX_MEMBERS = 1_000_000
 MAX_PAX_BYTES = 64 * 1024
+MAX_MEMBERS = model.MAX_MEMBERS  # the shared limit; a name of this module so tests can lower it
 
 _ZERO_BLOCK = bytes(BLOCK)
 _PAX_USED = frozenset({"path", "size"})

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from osbundle import kinds, names
+from osbundle import kinds, model, names
 from osbundle.diagnostics import Diagnostic, DocPath, format_doc_path
 from osbundle.kinds import KINDS, NAMED_KINDS, Family
-from osbundle.model import Profile, ResolvedFile, SourceSpec
+from osbundle.model import METADATA, TRAILERS, Profile, ResolvedFile, SourceSpec, compact_json
 from osbundle.profile.walk import Match, Walker, split_relative
 
 
@@ -38,6 +38,7 @@ def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[D
         diagnostics.extend(spec_diagnostic(spec, p) for p in family_problems(family, resolved))
         diagnostics.extend(name_diagnostics(profile.name, family, spec, resolved))
     diagnostics.extend(collision_diagnostics(files, fold=family == "windows"))
+    diagnostics.extend(capacity_diagnostics(profile, files))
     return tuple(files), tuple(diagnostics)
 
 
@@ -172,6 +173,50 @@ def _path_problem(
 def _component(part: str, windows: bool) -> str | None:
     why = names.component_problem(part, windows)
     return None if why is None else f"whose component {names.shown(part)} {why}"
+
+
+# An upper bound of one member's inventory item in metadata.json besides its path and name:
+# `{"kind":"software","mode":"0644","name":"","path":"","phase":"post","rendered":true,`
+# `"sha256":"<64>","size":<20 digits>,"xxh3_128":"<32>"},` is 235 bytes.
+_ITEM_BYTES = 256
+_PROFILE_BYTES = 64 * 1024  # metadata.json's fixed fields, beside the profile's own text
+
+
+def capacity_diagnostics(profile: Profile, files: Sequence[ResolvedFile]) -> list[Diagnostic]:
+    """What a reader refuses of the bundle as a whole, at the entry that crosses the limit:
+    more than model.MAX_MEMBERS members, a metadata.json over model.MAX_TRAILER_BYTES (bounded
+    from above: sizes are not known before rendering). SHA256SUMS is smaller than metadata."""
+    members = model.MAX_MEMBERS - len(TRAILERS)
+    if len(files) > members:
+        message = (
+            f"the bundle would hold {len(files) + len(TRAILERS):,} members with its "
+            f"trailers (a bundle reader takes {model.MAX_MEMBERS:,})"
+        )
+        return [spec_diagnostic(files[members].spec, message)]
+    os, install = profile.os, dict(profile.install)
+    fields = [profile.id, profile.name, profile.description, os.release, os.arch, install]
+    total = _PROFILE_BYTES + len(compact_json(fields).encode())
+    # Quick: what no item can exceed once the names are checked (escaping may double a name).
+    name = max((len(e.name.encode()) for e in profile.entries if e.name), default=0)
+    item = _ITEM_BYTES + 2 * names.MAX_NAME_BYTES + 2 * max(name, names.MAX_COMPONENT_BYTES)
+    if total + len(files) * 2 * item <= model.MAX_TRAILER_BYTES:
+        return []
+    for rf in files:
+        total += _ITEM_BYTES + _json_bytes(rf.bundle_path) + _json_bytes(rf.name or "")
+        if rf.spec.kind == "unattend":  # listed again in unattendFiles
+            total += _ITEM_BYTES + _json_bytes(rf.bundle_path) + _json_bytes(rf.name or "")
+        if total > model.MAX_TRAILER_BYTES:
+            limit = model.MAX_TRAILER_BYTES // (1 << 20)
+            message = f"the bundle's {METADATA} would exceed the {limit} MiB a bundle reader takes"
+            return [spec_diagnostic(rf.spec, message)]
+    return []
+
+
+def _json_bytes(text: str) -> int:
+    """An upper bound of `text`'s length as a JSON string body (quotes and backslashes escaped;
+    control characters, which would take six bytes, never reach a bundle path or name)."""
+    size = len(text) if text.isascii() else len(text.encode())
+    return size + text.count('"') + text.count("\\")
 
 
 def collision_key(bundle_path: str, fold: bool) -> str:

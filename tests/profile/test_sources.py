@@ -3,14 +3,19 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from osbundle import model
 from osbundle.bundle.tarread import name_problem
-from osbundle.kinds import Family
+from osbundle.kinds import KINDS, Family, Kind
+from osbundle.model import Member, MemberDigest, compact_json
+from osbundle.profile import sources
 from osbundle.profile.sources import collision_key, resolve_sources
+from osbundle.stages.metadata import inventory_json
 from tests.profile.helpers import make_files, profile, resolve, spec
 
 
@@ -317,3 +322,63 @@ def test_every_bundle_path_validate_accepts_the_reader_accepts(
             assert name_problem(f"p/{files[0].bundle_path}") is None
         elif len(f"p/{files[0].bundle_path}".encode()) == 4096:
             raise AssertionError(diags)  # the limit itself is a name the reader takes
+
+
+# --- what a reader takes of a whole bundle: members, metadata.json ---------------------------
+
+
+def test_more_members_than_a_reader_takes_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model, "MAX_MEMBERS", 5)  # 3 files and the two trailers
+    make_files(tmp_path, ["a/1", "a/2", "a/3", "b/4"])
+    _, messages = resolve(tmp_path, spec(tmp_path, "a"))
+    assert messages == []
+    _, messages = resolve(tmp_path, spec(tmp_path, "a"), spec(tmp_path, "b", index=1))
+    assert messages == [
+        "the bundle would hold 6 members with its trailers (a bundle reader takes 5)"
+    ]
+
+
+def test_a_metadata_json_larger_than_a_reader_takes_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_files(tmp_path, [f"a/{'n' * 200}{i}" for i in range(3)])
+    # the fixed share, then three items of at most 256 bytes beside their 216-byte paths
+    monkeypatch.setattr(sources, "_PROFILE_BYTES", 0)
+    fixed = len(compact_json(["a|b", "p", "", "1", "x86_64", {}]))
+    monkeypatch.setattr(model, "MAX_TRAILER_BYTES", fixed + 3 * (256 + 216))
+    files, diags = resolve_sources(profile(tmp_path, [spec(tmp_path, "a")]))
+    assert {len(f.bundle_path) for f in files} == {216}
+    assert diags == ()
+    monkeypatch.setattr(model, "MAX_TRAILER_BYTES", fixed + 3 * (256 + 216) - 1)
+    _, diags = resolve_sources(profile(tmp_path, [spec(tmp_path, "a")]))
+    assert [(d.path, d.message) for d in diags] == [
+        (("files", 0), "the bundle's metadata.json would exceed the 0 MiB a bundle reader takes")
+    ]
+
+
+JSON_TEXT = st.text(st.characters(exclude_categories=["Cs", "Cc"]), max_size=30)
+
+
+@given(
+    path=JSON_TEXT,
+    name=st.none() | JSON_TEXT,
+    kind=st.sampled_from(sorted(KINDS)),
+    phase=st.sampled_from([None, "pre", "post"]),
+    rendered=st.booleans(),
+    size=st.integers(0, 10**20 - 1),
+)
+def test_an_inventory_item_stays_within_the_bound(
+    path: str,
+    name: str | None,
+    kind: Kind,
+    phase: Literal["pre", "post"] | None,
+    rendered: bool,
+    size: int,
+) -> None:
+    member = Member(path, kind, 0o755, size, data=b"", rendered=rendered, phase=phase, name=name)
+    digest = MemberDigest(f"p/{path}", size, "0" * 64, "0" * 32)
+    item = len(inventory_json(member, digest).encode()) + 1  # and its comma
+    bound = sources._ITEM_BYTES + sources._json_bytes(path) + sources._json_bytes(name or "")
+    assert item <= bound
