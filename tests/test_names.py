@@ -179,3 +179,17 @@ def test_the_quick_test_agrees_with_the_detailed_checks(name: str) -> None:
     if names._plain(name):
         assert _OLD_SUSPECT.search(name) is None
         assert not any(p in ("", ".", "..") for p in name.split("/"))
+
+
+def test_the_reader_and_the_profile_schema_agree_on_the_top_directory() -> None:
+    from osbundle.bundle.read import PROFILE_NAME
+    from osbundle.resources import load_schema
+
+    for schema in ("profile.schema.json", "metadata.schema.json"):
+        document = load_schema(schema)
+        name = (
+            document["properties"]["name"]
+            if schema.startswith("profile")
+            else (document["properties"]["profile"]["properties"]["name"])
+        )
+        assert name["pattern"] == f"^{PROFILE_NAME.pattern}$"
