@@ -26,6 +26,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # name display as another one ("Trojan Source").
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _WINDOWS_CHARS = re.compile(r'[<>:"|?*\\\x00-\x1f]')
+_DEVICE_STEMS: Final = frozenset({"CON", "PRN", "AUX", "NUL", "COM", "LPT"})  # a quick test
 _WINDOWS_DEVICES: Final = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
     + [f"{port}{digit}" for port in ("COM", "LPT") for digit in "123456789\u00b9\u00b2\u00b3"]
@@ -73,15 +74,16 @@ def component_problem(component: str, windows: bool) -> str | None:
     Everywhere: over MAX_COMPONENT_BYTES, bidi controls. Windows also: see
     `windows_component_problem`.
     """
-    if len(component) <= 64 and component.isascii() and not windows:
-        return None  # the common case: short, ASCII, and ASCII holds no bidi control
+    is_ascii = component.isascii()  # ASCII holds no bidi control
+    if is_ascii and len(component) <= MAX_COMPONENT_BYTES and not windows:
+        return None
     try:
-        size = len(component.encode())
+        size = len(component) if is_ascii else len(component.encode())
     except UnicodeEncodeError:
         return "is not valid UTF-8"
     if size > MAX_COMPONENT_BYTES:
         return f"is {size} bytes long (a component may have {MAX_COMPONENT_BYTES})"
-    if _BIDI.search(component):
+    if not is_ascii and _BIDI.search(component):
         return "holds a bidirectional control character (U+202A-U+202E, U+2066-U+2069)"
     return windows_component_problem(component) if windows else None
 
@@ -94,7 +96,8 @@ def windows_component_problem(component: str) -> str | None:
         return f"holds {bad.group()!r}, which Windows does not allow in a file name"
     if component.endswith((".", " ")):
         return "ends with a dot or a space, which Windows strips"
-    if component.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
+    device = component[:3].upper() in _DEVICE_STEMS
+    if device and component.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
         return "is a reserved device name on Windows (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
     return None
 

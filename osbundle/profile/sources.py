@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from osbundle import kinds, model, names
 from osbundle.diagnostics import Diagnostic, DocPath, format_doc_path
 from osbundle.kinds import KINDS, NAMED_KINDS, Family
-from osbundle.model import METADATA, TRAILERS, Profile, ResolvedFile, SourceSpec, compact_json
+from osbundle.model import METADATA, TRAILERS, Profile, ResolvedFile, SourceSpec
 from osbundle.profile.walk import Match, Walker, split_relative
 
 
@@ -123,22 +123,37 @@ def name_diagnostics(
     once (at the `dest`), then each file's components below it and its whole name
     (`<top>/<bundle path>`)."""
     windows = family == "windows"
-    for part in (p for p in spec.dest.split("/") if p not in ("", ".")):
-        why = names.component_problem(part, windows)
-        if why is not None:
-            whole = part == spec.dest.strip("/")
-            where = "" if whole else f": component {names.shown(part)}"
-            return [dest_diagnostic(spec, f"{names.shown(spec.dest)}{where} {why}")]
+    problem = dest_problem(spec.dest, windows) if spec.dest else None
+    if problem is not None:
+        return [dest_diagnostic(spec, problem)]
     checked: dict[str, str | None] = {}  # a directory below `dest` -> its problem
-    skip = len(resolved[0].bundle_path) - len(in_kind_path(resolved[0])) if resolved else 0
     out = []
     for rf in resolved:
-        below_dest = rf.bundle_path[skip:]
-        problem = _path_problem(f"{top}/{rf.bundle_path}", below_dest, windows, checked)
+        full = f"{top}/{rf.bundle_path}"
+        # The common case: ASCII holds no bidi control, and no component or whole name of at
+        # most 255 characters is over a limit; what remains is the reader's check.
+        short = not windows and len(full) <= names.MAX_COMPONENT_BYTES and full.isascii()
+        if short and names.member_name_problem(full) is None:
+            continue
+        if not checked:  # the first file checked in full: where `dest` ends in its path
+            checked[""] = None
+            skip = len(rf.bundle_path) - len(in_kind_path(rf))
+        problem = _path_problem(full, rf.bundle_path[skip:], windows, checked)
         if problem is not None:
             message = f"{rf.rel_source!r} lands at {names.shown(rf.bundle_path)}, {problem}"
             out.append(spec_diagnostic(spec, message))
     return out
+
+
+def dest_problem(dest: str, windows: bool) -> str | None:
+    if not windows and len(dest) <= names.MAX_COMPONENT_BYTES and dest.isascii():
+        return None  # no component over the limit, no bidi control
+    for part in dest.split("/"):
+        why = names.component_problem(part, windows) if part not in ("", ".") else None
+        if why is not None:
+            where = "" if part == dest.strip("/") else f": component {names.shown(part)}"
+            return f"{names.shown(dest)}{where} {why}"
+    return None
 
 
 def dest_diagnostic(spec: SourceSpec, message: str) -> Diagnostic:
@@ -193,9 +208,10 @@ def capacity_diagnostics(profile: Profile, files: Sequence[ResolvedFile]) -> lis
             f"trailers (a bundle reader takes {model.MAX_MEMBERS:,})"
         )
         return [spec_diagnostic(files[members].spec, message)]
-    os, install = profile.os, dict(profile.install)
-    fields = [profile.id, profile.name, profile.description, os.release, os.arch, install]
-    total = _PROFILE_BYTES + len(compact_json(fields).encode())
+    os, install = profile.os, sorted(profile.install.items())
+    fields = (profile.id, profile.name, profile.description, os.release, os.arch, install)
+    # JSON takes at most 6 bytes for a character repr() shows as at least one
+    total = _PROFILE_BYTES + 6 * len(repr(fields))
     # Quick: what no item can exceed once the names are checked (escaping may double a name).
     name = max((len(e.name.encode()) for e in profile.entries if e.name), default=0)
     item = _ITEM_BYTES + 2 * names.MAX_NAME_BYTES + 2 * max(name, names.MAX_COMPONENT_BYTES)
@@ -232,7 +248,9 @@ def collision_diagnostics(files: Iterable[ResolvedFile], fold: bool) -> list[Dia
     out: list[Diagnostic] = []
     for rf in files:
         key = collision_key(rf.bundle_path, fold)
-        if key not in seen and key not in directories and key[: key.rfind("/")] in directories:
+        cut = key.rfind("/")
+        fresh = key not in seen and key not in directories
+        if fresh and (cut <= 0 or key[:cut] in directories):
             seen[key] = rf  # the common case: a new file in a known directory
             continue
         message = _collision(rf, key, seen, directories)
@@ -240,10 +258,9 @@ def collision_diagnostics(files: Iterable[ResolvedFile], fold: bool) -> list[Dia
             out.append(spec_diagnostic(rf.spec, message))
             continue
         seen[key] = rf
-        parent = key
-        while (cut := parent.rfind("/")) > 0 and parent[:cut] not in directories:
-            parent = parent[:cut]
-            directories[parent] = rf
+        while cut > 0 and key[:cut] not in directories:
+            directories[key[:cut]] = rf
+            cut = key.rfind("/", 0, cut)
     return out
 
 
