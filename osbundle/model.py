@@ -17,6 +17,11 @@ FORMAT_VERSION = 1
 METADATA = "metadata.json"
 SHA256SUMS = "SHA256SUMS"
 TRAILERS = (METADATA, SHA256SUMS)
+# What a reader takes of one bundle (bundle/tarread.py, bundle/read.py), and so what a build
+# may make (profile/sources.capacity_diagnostics): members, trailers included, and the bytes
+# of one trailer (metadata for 1,000,000 members with paths of usual length stays well below).
+MAX_MEMBERS = 1_000_000
+MAX_TRAILER_BYTES = 256 * 1024 * 1024
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
 MODES = (FILE_MODE, EXEC_MODE)
@@ -73,7 +78,8 @@ class SourceSpec:
     phase: Literal["pre", "post"] | None = None  # scripts only
     name: str | None = None  # unattend: its id; settings: the macro namespace
     yaml_path: DocPath = ()
-    position: Position | None = None
+    position: Position | None = None  # where its `source` was written
+    dest_position: Position | None = None  # where its `dest` was written, when it has one
 
 
 @dataclass(frozen=True)

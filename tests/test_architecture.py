@@ -22,7 +22,7 @@ MAX_FUNCTION_LINES = 60
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(layer.split())
     for layer in (
-        "errors diagnostics kinds model resources observer interrupts gcpause",
+        "errors diagnostics kinds model names resources observer interrupts gcpause",
         "yaml tarstream destinations",
         "macros",
         "profile",

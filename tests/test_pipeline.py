@@ -447,3 +447,76 @@ def test_a_read_error_names_the_source_not_the_bundle(
         build(profile, tmp_path / "out", threads=1)
     assert str(info.value) == f"cannot read {profile / 'a.txt'}: Input/output error"
     assert list((tmp_path / "out").iterdir()) == []
+
+
+# --- what the bundle reader refuses, the build refuses first (issue 9, items 8-11) ---------
+
+HEAD_YAML = 'id: "a|b"\nname: p\nos: {{family: {family}, release: "9", arch: x86_64}}\n'
+REFUSED_PROFILES = {
+    "component-over-255-bytes": ("rhel", f"files:\n  - source: x\n    dest: {'d' * 256}\n"),
+    "name-over-4096-bytes": (
+        "rhel",
+        "files:\n  - source: x\n    dest: " + "/".join(["d" * 250] * 17) + "\n",
+    ),
+    "file-and-directory": ("rhel", "files:\n  - source: x\n  - source: x\n    dest: x\n"),
+    "windows-device-name": ("windows", "files:\n  - source: x\n    dest: tools/nul.txt\n"),
+    "windows-trailing-dot": ("windows", "files:\n  - source: x\n    dest: 'tools.'\n"),
+    "windows-path-over-200": ("windows", f"files:\n  - source: x\n    dest: {'d' * 190}\n"),
+    "bidi-control": ("rhel", 'files:\n  - source: x\n    dest: "a\\u202eb"\n'),
+    "non-finite-number": ("rhel", "install:\n  ratio: .inf\n  big: 1e400\nfiles: [x]\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_PROFILES))
+def test_build_refuses_what_the_reader_would_refuse(tmp_path: Path, case: str) -> None:
+    family, body = REFUSED_PROFILES[case]
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "x").write_bytes(b"x\n")
+    (root / "profile.yaml").write_text(HEAD_YAML.format(family=family) + body, encoding="utf-8")
+    with pytest.raises(ProfileInvalid) as caught:
+        build(root, tmp_path / "out")
+    assert caught.value.exit_code == 2
+    diagnostics = caught.value.diagnostics
+    assert diagnostics
+    # located at the entry (or the number) responsible: below the three lines of HEAD_YAML
+    assert all(d.file.endswith("profile.yaml") and d.line > 3 for d in diagnostics)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_member_name_at_the_limit_builds_verifies_and_unpacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from osbundle.bundle.unpack import unpack_bundle
+    from osbundle.bundle.verify import verify_bundle
+
+    # `p/custom/files/<dest>/x`, exactly 4,096 bytes: the longest name the reader takes
+    parts = ["d" * 255] * 15
+    rest = 4096 - len("p/custom/files/") - len("/x") - len("/".join(parts)) - 1
+    dest = "/".join([*parts, "e" * rest])
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "x").write_bytes(b"x\n")
+    (root / "profile.yaml").write_text(
+        HEAD_YAML.format(family="rhel") + f"files:\n  - source: x\n    dest: {dest}\n",
+        encoding="utf-8",
+    )
+    result = build(root, tmp_path / "out")
+    bundle = Path(result.path)
+    assert max(len(m.name.encode()) for m in tar_members(bundle)) == 4096
+    assert verify_bundle(bundle).problems == ()
+    unpack_bundle(bundle, tmp_path / "restored")
+    monkeypatch.chdir(tmp_path / "restored" / "custom" / "files")  # the whole path is too long
+    assert Path(dest, "x").read_bytes() == b"x\n"
+
+
+def test_build_refuses_more_members_than_a_reader_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from osbundle import model
+
+    monkeypatch.setattr(model, "MAX_MEMBERS", 3)  # one file and the two trailers
+    profile = make_profile(tmp_path / "p", {"a.txt": b"a", "b.txt": b"b"})
+    with pytest.raises(ProfileInvalid, match="would hold 4 members with its trailers"):
+        build(profile, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -127,7 +127,8 @@ def parse_sums(raw: bytes) -> tuple[list[tuple[str, str]], list[str]]:
     if text and not text.endswith("\n"):
         return [], [f"{SUMS} does not end with a newline"]
     pairs, bad = [], []
-    for number, line in enumerate(text.splitlines(), 1):
+    # Lines end at "\n" only: str.splitlines() would also cut a name at U+2028 or U+2029.
+    for number, line in enumerate(text.split("\n")[:-1], 1):
         match = _SUMS_LINE.fullmatch(line)
         if match is None:
             bad.append(f"{SUMS} line {number} is malformed")

@@ -23,10 +23,9 @@ from jsonschema import Draft202012Validator
 
 from osbundle.bundle.tarread import GzipSource, TarEntry, TarStream, show
 from osbundle.errors import BundleError, InputError
-from osbundle.model import METADATA, TRAILERS
+from osbundle.model import MAX_TRAILER_BYTES, METADATA, TRAILERS
 from osbundle.resources import load_schema
 
-MAX_TRAILER_BYTES = 256 * 1024 * 1024  # metadata for 1,000,000 members stays well below this
 PROFILE_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9._-]{1,100}")
 
 

@@ -10,7 +10,6 @@ pax header of at most 64 KiB) and can name what is wrong in one line.
 
 from __future__ import annotations
 
-import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,21 +17,18 @@ from typing import BinaryIO, cast
 
 from isal import isal_zlib
 
+from osbundle import model
 from osbundle.errors import BundleError
+from osbundle.names import member_name_problem
 
 BLOCK = 512
 RECORD = 10240  # tar's record size: the archive is zero-padded to a multiple of it
 CHUNK = 1 << 20  # member data is handed out in pieces of at most this size
 RAW_CHUNK = 256 * 1024
-MAX_MEMBERS = 1_000_000
 MAX_PAX_BYTES = 64 * 1024
-MAX_NAME_BYTES = 4096
-MAX_COMPONENT_BYTES = 255
+MAX_MEMBERS = model.MAX_MEMBERS  # the shared limit; a name of this module so tests can lower it
 
 _ZERO_BLOCK = bytes(BLOCK)
-# Anything name_problem could object to; names that do not match skip the detailed checks.
-_SUSPECT = re.compile(r"^/|(^|/)\.\.?(/|$)|//|/$|^$|[\x00-\x1f\x7f-\x9f]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _PAX_USED = frozenset({"path", "size"})
 # Records some tar writers add that change nothing about how a regular file is read back.
 _PAX_IGNORED = frozenset({"mtime", "atime", "ctime", "uid", "gid", "uname", "gname", "comment"})
@@ -329,18 +325,7 @@ def parse_pax_size(value: str, name: str) -> int:
 
 
 def name_problem(name: str) -> str | None:
-    """Why `name` cannot be a member name (absolute, `.`/`..`, empty parts, control characters)."""
-    size = len(name.encode())
-    if size <= MAX_COMPONENT_BYTES and not _SUSPECT.search(name):
-        return None
-    parts = name.split("/")
-    too_long = size > MAX_NAME_BYTES or any(len(p.encode()) > MAX_COMPONENT_BYTES for p in parts)
-    reasons = (
-        (name.startswith("/"), "has an absolute name"),
-        (_CONTROL.search(name) is not None, "has a control character in its name"),
-        (".." in parts or "." in parts, "has a '.' or '..' component"),
-        ("" in parts, "has an empty path component"),
-        (too_long, "has a name longer than the limits"),
-    )
-    reason = next((why for bad, why in reasons if bad), None)
+    """Why `name` cannot be a member name (absolute, `.`/`..`, empty parts, control characters,
+    over the limits): `names.member_name_problem`, which the build checks profiles with too."""
+    reason = member_name_problem(name)
     return None if reason is None else f"member {show(name)} {reason}"

@@ -23,6 +23,7 @@ one uniqueness check, one way of reading a settings file, problems as values.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -172,9 +173,30 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class _Infinite(ValueError):
+    def __init__(self, literal: str) -> None:
+        super().__init__(literal)
+        self.literal = literal
+
+
+def _finite(literal: str) -> float:
+    """A JSON number as a float, refusing one too large for it (`1e400`): it would render as
+    `inf`, which is not the number written."""
+    value = float(literal)
+    if math.isinf(value):
+        raise _Infinite(literal)
+    return value
+
+
 def _decode_json(text: str, display: str) -> Any:
     try:
-        return json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+        return json.loads(
+            text, object_pairs_hook=_pairs, parse_constant=_no_constant, parse_float=_finite
+        )
+    except _Infinite as e:
+        line, col = _number_position(text, e.literal)
+        message = f"the number {e.literal[:40]} is too large for a float (it would be infinity)"
+        raise SettingsError(display, message, line, col) from e
     except json.JSONDecodeError as e:
         raise SettingsError(display, f"invalid JSON: {e.msg}", e.lineno, e.colno) from e
     except _DuplicateKey as e:
@@ -184,6 +206,17 @@ def _decode_json(text: str, display: str) -> Any:
         raise SettingsError(display, f"invalid JSON: {e}") from e
     except RecursionError as e:
         raise SettingsError(display, "settings file is nested too deeply") from e
+
+
+_JSON_NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
+
+
+def _number_position(text: str, literal: str) -> tuple[int, int]:
+    """Where the first number token spelled `literal` is (outside strings)."""
+    for token in _JSON_NUMBER.finditer(text):
+        if token.group() == literal:
+            return line_col(text, token.start())
+    return 1, 1
 
 
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')

@@ -11,8 +11,9 @@ from osbundle.diagnostics import Diagnostic, DocPath
 from osbundle.errors import InputError, ProfileInvalid
 from osbundle.kinds import KINDS, Family, Kind, file_stem
 from osbundle.model import OsSpec, Position, Profile, SourceSpec
+from osbundle.names import component_problem
 from osbundle.profile.extends import Locator, load_merged, profile_file
-from osbundle.profile.schema import schema_diagnostics
+from osbundle.profile.schema import nonfinite_diagnostics, schema_diagnostics
 from osbundle.profile.walk import GLOB_CHARS
 from osbundle.yaml.document import YamlDocument
 
@@ -55,9 +56,14 @@ def check_profile(
         return ProfileReport(shown, None, tuple(diagnostics))
     locate = _position_function(merged.locator)
     diagnostics.extend(schema_diagnostics(merged.data, merged.locator))
+    flagged = {d.path for d in diagnostics}
+    for d in nonfinite_diagnostics(merged.data, merged.locator):
+        if not any(d.path[:n] in flagged for n in range(len(d.path) + 1)):
+            diagnostics.append(d)
     profile = None
     if not any(d.severity == "error" for d in diagnostics):
         profile = build_profile(file, merged.data, merged.locator)
+        diagnostics.extend(top_directory_diagnostics(profile, locate))
     return ProfileReport(shown, profile, tuple(sorted(diagnostics, key=diagnostic_order)), locate)
 
 
@@ -67,6 +73,16 @@ def load_profile(path: Path, display: str | None = None) -> Profile:
     if report.profile is None or not report.ok:
         raise ProfileInvalid(report.diagnostics)
     return report.profile
+
+
+def top_directory_diagnostics(profile: Profile, locate: Locate) -> list[Diagnostic]:
+    """The profile's name is its bundle's top directory: on Windows, not `con` nor `x.`."""
+    why = component_problem(profile.name, profile.os.family == "windows")
+    if why is None:
+        return []
+    pos = locate(("name",))
+    message = f"{profile.name!r} {why}; it is the bundle's top directory"
+    return [Diagnostic(str(pos.file), pos.line, pos.col, ("name",), message)]
 
 
 def diagnostic_order(d: Diagnostic) -> tuple[str, int, int, str, str]:
@@ -125,7 +141,14 @@ def _source_spec(kind: Kind, key: str, index: int, item: Any, locator: Locator) 
         name=name,
         yaml_path=path,
         position=Position(located.layer.display_path, mark.line, mark.col),
+        dest_position=_position(locator, (key, index, "dest")) if "dest" in fields else None,
     )
+
+
+def _position(locator: Locator, path: DocPath) -> Position:
+    located = locator.locate(path)
+    mark = located.value_mark()
+    return Position(located.layer.display_path, mark.line, mark.col)
 
 
 def default_name(source: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -83,6 +84,33 @@ def schema_diagnostics(data: Any, locator: Locator) -> list[Diagnostic]:
     for error in profile_validator().iter_errors(data):
         out.extend(_diagnose(_most_relevant(error), locator))
     return out
+
+
+_INFINITE = "an infinite number (.inf, or one too large for a float, like 1e400)"
+
+
+def nonfinite_diagnostics(data: Any, locator: Locator) -> list[Diagnostic]:
+    """Every infinite or NaN number (`.inf`, `.nan`, `1e400`): JSON has none, so a profile
+    value that reaches metadata.json as one would make a bundle `verify` refuses."""
+    out: list[Diagnostic] = []
+    stack: list[tuple[DocPath, Any]] = [((), data)] if isinstance(data, dict | list) else []
+    while stack:  # only containers are stacked, and only their paths built
+        path, node = stack.pop()
+        for key, value in node.items() if isinstance(node, dict) else enumerate(node):
+            if isinstance(value, float):
+                if not math.isfinite(value):
+                    out.append(_nonfinite((*path, key), value, locator))
+            elif isinstance(value, dict | list):
+                stack.append(((*path, key), value))
+    return out
+
+
+def _nonfinite(path: DocPath, value: float, locator: Locator) -> Diagnostic:
+    mark = (located := locator.locate(path)).value_mark()
+    what, word = ("NaN", "NaN") if math.isnan(value) else (_INFINITE, "infinity")
+    message = f"{what} is not allowed: JSON, and so metadata.json, has no {word}"
+    hint = "write a finite number, or quote the value to make it a string"
+    return Diagnostic(located.file, mark.line, mark.col, path, message, hint)
 
 
 def _schema_of(error: ValidationError) -> Mapping[str, Any]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from osbundle import kinds
+from osbundle import kinds, model, names
 from osbundle.diagnostics import Diagnostic, DocPath, format_doc_path
 from osbundle.kinds import KINDS, NAMED_KINDS, Family
-from osbundle.model import Profile, ResolvedFile, SourceSpec
+from osbundle.model import METADATA, TRAILERS, Profile, ResolvedFile, SourceSpec
 from osbundle.profile.walk import Match, Walker, split_relative
 
 
@@ -17,7 +17,8 @@ def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[D
     """Every file the profile's entries match, in entry order (sorted within an entry).
 
     Problems are diagnostics at the entry's position, never exceptions: escapes from the
-    profile directory, sources matching nothing, non-regular files, family rules, collisions.
+    profile directory, sources matching nothing, non-regular files, family rules, bundle
+    paths a reader or the target refuses (`osbundle/names.py`), collisions.
     """
     family = profile.os.family
     files: list[ResolvedFile] = []
@@ -35,7 +36,9 @@ def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[D
         files.extend(resolved)
         diagnostics.extend(spec_diagnostic(spec, p) for p in problems)
         diagnostics.extend(spec_diagnostic(spec, p) for p in family_problems(family, resolved))
+        diagnostics.extend(name_diagnostics(profile.name, family, spec, resolved))
     diagnostics.extend(collision_diagnostics(files, fold=family == "windows"))
+    diagnostics.extend(capacity_diagnostics(profile, files))
     return tuple(files), tuple(diagnostics)
 
 
@@ -113,23 +116,198 @@ def family_problems(family: Family, resolved: list[ResolvedFile]) -> list[str]:
     ]
 
 
+def name_diagnostics(
+    top: str, family: Family, spec: SourceSpec, resolved: list[ResolvedFile]
+) -> list[Diagnostic]:
+    """The entry's bundle paths that the reader refuses or the family cannot hold: its `dest`
+    once (at the `dest`), then each file's components below it and its whole name
+    (`<top>/<bundle path>`)."""
+    windows = family == "windows"
+    problem = dest_problem(spec.dest, windows) if spec.dest else None
+    if problem is not None:
+        return [dest_diagnostic(spec, problem)]
+    checked: dict[str, str | None] = {}  # a directory below `dest` -> its problem
+    out = []
+    for rf in resolved:
+        full = f"{top}/{rf.bundle_path}"
+        # The common case: ASCII holds no bidi control, and no component or whole name of at
+        # most 255 characters is over a limit; what remains is the reader's check.
+        short = not windows and len(full) <= names.MAX_COMPONENT_BYTES and full.isascii()
+        if short and names.member_name_problem(full) is None:
+            continue
+        if not checked:  # the first file checked in full: where `dest` ends in its path
+            checked[""] = None
+            skip = len(rf.bundle_path) - len(in_kind_path(rf))
+        problem = _path_problem(full, rf.bundle_path[skip:], windows, checked)
+        if problem is not None:
+            message = f"{rf.rel_source!r} lands at {names.shown(rf.bundle_path)}, {problem}"
+            out.append(spec_diagnostic(spec, message))
+    return out
+
+
+def dest_problem(dest: str, windows: bool) -> str | None:
+    if not windows and len(dest) <= names.MAX_COMPONENT_BYTES and dest.isascii():
+        return None  # no component over the limit, no bidi control
+    for part in dest.split("/"):
+        why = names.component_problem(part, windows) if part not in ("", ".") else None
+        if why is not None:
+            where = "" if part == dest.strip("/") else f": component {names.shown(part)}"
+            return f"{names.shown(dest)}{where} {why}"
+    return None
+
+
+def dest_diagnostic(spec: SourceSpec, message: str) -> Diagnostic:
+    """A problem of an entry's `dest`, located there (at its `source`, naming the `dest`, when
+    its position is unknown)."""
+    pos = spec.dest_position
+    if pos is None:
+        return spec_diagnostic(spec, f"dest {message}")
+    path = (*spec.yaml_path[:-1], "dest")
+    return Diagnostic(str(pos.file), pos.line, pos.col, path, message)
+
+
+def _path_problem(
+    full: str, below_dest: str, windows: bool, checked: dict[str, str | None]
+) -> str | None:
+    """Why a member name is refused: a component below `dest` (each directory checked once),
+    its length, or, whatever the rules before, what the reader refuses."""
+    directory, _, leaf = below_dest.rpartition("/")
+    if directory not in checked:
+        parts = directory.split("/") if directory else []
+        checked[directory] = next(filter(None, (_component(p, windows) for p in parts)), None)
+    why = checked[directory] or _component(leaf, windows)
+    if why is not None:
+        return why
+    why = names.path_length_problem(full, windows)
+    if why is not None:
+        return f"whose name {why}"
+    why = names.member_name_problem(full)
+    return None if why is None else f"which bundle readers refuse (it {why})"
+
+
+def _component(part: str, windows: bool) -> str | None:
+    why = names.component_problem(part, windows)
+    return None if why is None else f"whose component {names.shown(part)} {why}"
+
+
+# An upper bound of one member's inventory item in metadata.json besides its path and name:
+# `{"kind":"software","mode":"0644","name":"","path":"","phase":"post","rendered":true,`
+# `"sha256":"<64>","size":<20 digits>,"xxh3_128":"<32>"},` is 235 bytes.
+_ITEM_BYTES = 256
+_PROFILE_BYTES = 64 * 1024  # metadata.json's fixed fields, beside the profile's own text
+
+
+def capacity_diagnostics(profile: Profile, files: Sequence[ResolvedFile]) -> list[Diagnostic]:
+    """What a reader refuses of the bundle as a whole, at the entry that crosses the limit:
+    more than model.MAX_MEMBERS members, a metadata.json over model.MAX_TRAILER_BYTES (bounded
+    from above: sizes are not known before rendering). SHA256SUMS is smaller than metadata."""
+    members = model.MAX_MEMBERS - len(TRAILERS)
+    if len(files) > members:
+        message = (
+            f"the bundle would hold {len(files) + len(TRAILERS):,} members with its "
+            f"trailers (a bundle reader takes {model.MAX_MEMBERS:,})"
+        )
+        return [spec_diagnostic(files[members].spec, message)]
+    os, install = profile.os, sorted(profile.install.items())
+    fields = (profile.id, profile.name, profile.description, os.release, os.arch, install)
+    # JSON takes at most 6 bytes for a character repr() shows as at least one
+    total = _PROFILE_BYTES + 6 * len(repr(fields))
+    # Quick: what no item can exceed once the names are checked (escaping may double a name).
+    name = max((len(e.name.encode()) for e in profile.entries if e.name), default=0)
+    item = _ITEM_BYTES + 2 * names.MAX_NAME_BYTES + 2 * max(name, names.MAX_COMPONENT_BYTES)
+    if total + len(files) * 2 * item <= model.MAX_TRAILER_BYTES:
+        return []
+    for rf in files:
+        total += _ITEM_BYTES + _json_bytes(rf.bundle_path) + _json_bytes(rf.name or "")
+        if rf.spec.kind == "unattend":  # listed again in unattendFiles
+            total += _ITEM_BYTES + _json_bytes(rf.bundle_path) + _json_bytes(rf.name or "")
+        if total > model.MAX_TRAILER_BYTES:
+            limit = model.MAX_TRAILER_BYTES // (1 << 20)
+            message = f"the bundle's {METADATA} would exceed the {limit} MiB a bundle reader takes"
+            return [spec_diagnostic(rf.spec, message)]
+    return []
+
+
+def _json_bytes(text: str) -> int:
+    """An upper bound of `text`'s length as a JSON string body (quotes and backslashes escaped;
+    control characters, which would take six bytes, never reach a bundle path or name)."""
+    size = len(text) if text.isascii() else len(text.encode())
+    return size + text.count('"') + text.count("\\")
+
+
 def collision_key(bundle_path: str, fold: bool) -> str:
-    """Bundle paths equal under this key collide; Windows compares NFC-normalised, case-folded."""
-    return unicodedata.normalize("NFC", bundle_path).casefold() if fold else bundle_path
+    """Bundle paths equal under this key collide; Windows compares them as `names.windows_key`
+    (NFC-normalised, case-folded, trailing dots and spaces stripped)."""
+    return names.windows_key(bundle_path) if fold else bundle_path
 
 
 def collision_diagnostics(files: Iterable[ResolvedFile], fold: bool) -> list[Diagnostic]:
+    """Two files on one path, or a file on a path another file needs as a directory."""
     seen: dict[str, ResolvedFile] = {}
+    directories: dict[str, ResolvedFile] = {}  # a directory's key -> the first file below it
     out: list[Diagnostic] = []
     for rf in files:
         key = collision_key(rf.bundle_path, fold)
-        first = seen.setdefault(key, rf)
-        if first is rf:
+        cut = key.rfind("/")
+        fresh = key not in seen and key not in directories
+        if fresh and (cut <= 0 or key[:cut] in directories):
+            seen[key] = rf  # the common case: a new file in a known directory
             continue
-        how = "" if first.bundle_path == rf.bundle_path else " (ignoring case)"
-        message = (
-            f"{rf.rel_source!r} lands at {rf.bundle_path!r}, which collides{how} with "
-            f"{first.rel_source!r} from {format_doc_path(first.spec.yaml_path)}"
-        )
-        out.append(spec_diagnostic(rf.spec, message))
+        message = _collision(rf, key, seen, directories)
+        if message is not None:
+            out.append(spec_diagnostic(rf.spec, message))
+            continue
+        seen[key] = rf
+        while cut > 0 and key[:cut] not in directories:
+            directories[key[:cut]] = rf
+            cut = key.rfind("/", 0, cut)
     return out
+
+
+def _collision(
+    rf: ResolvedFile, key: str, seen: dict[str, ResolvedFile], directories: dict[str, ResolvedFile]
+) -> str | None:
+    """What `rf` collides with among the files before it (`seen` and `directories` are
+    disjoint: a path taken by a file is no directory, and the other way round)."""
+    first = seen.get(key)
+    if first is not None:
+        how = _how(rf.bundle_path, first.bundle_path)
+        return f"{_lands(rf)} collides{how} with {first.rel_source!r} from {_where(first)}"
+    below = directories.get(key)
+    if below is not None:
+        how = _how(rf.bundle_path, _head(below.bundle_path, rf.bundle_path.count("/") + 1))
+        holding = f"holding {below.rel_source!r} from {_where(below)}"
+        return f"{_lands(rf)} is also a directory{how}, {holding}"
+    parent = key
+    while (cut := parent.rfind("/")) > 0 and parent[:cut] not in directories:
+        parent = parent[:cut]
+        file = seen.get(parent)
+        if file is not None:
+            how = _how(_head(rf.bundle_path, parent.count("/") + 1), file.bundle_path)
+            inside = f"inside{how} the file {file.rel_source!r}"
+            return f"{_lands(rf)} is {inside} from {_where(file)}"
+    return None
+
+
+def _lands(rf: ResolvedFile) -> str:
+    return f"{rf.rel_source!r} lands at {rf.bundle_path!r}, which"
+
+
+def _how(path: str, other: str) -> str:
+    """How two colliding paths differ, for the message ("" when they are equal)."""
+    if path == other:
+        return ""
+    if (
+        unicodedata.normalize("NFC", path).casefold()
+        == unicodedata.normalize("NFC", other).casefold()
+    ):
+        return " (ignoring case)"
+    return " (as Windows compares names, trailing dots and spaces stripped)"
+
+
+def _head(path: str, components: int) -> str:
+    return "/".join(path.split("/")[:components])
+
+
+def _where(rf: ResolvedFile) -> str:
+    return format_doc_path(rf.spec.yaml_path)

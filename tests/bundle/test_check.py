@@ -400,11 +400,6 @@ def test_parse_sums_reads_back_what_the_builder_writes(pairs: list[tuple[str, st
     assert parse_sums(sha256sums(pairs)) == (pairs, [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: parse_sums splits lines with str.splitlines(), which also breaks at U+2028 "
-    "and U+2029; builds accept such names and sha256sums writes them unescaped",
-)
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029"])
 def test_parse_sums_reads_back_a_name_with_a_unicode_line_separator(separator: str) -> None:
     pairs = [(f"custom/files/a{separator}b.txt", D)]

@@ -257,3 +257,15 @@ def test_macro_table_reports_a_file_changed_since_it_was_collected(tmp_path: Pat
     assert len(problems) == 1
     assert "size changed since the profile was collected" in problems[0].message
     assert problems[0].render("s.json").startswith("s.json: ")
+
+
+def test_a_number_too_large_for_a_float_is_refused_where_it_is(tmp_path: Path) -> None:
+    content = b'{"text": "1e400",\n "list": [1, -1E+999]}'
+    with pytest.raises(
+        InputError, match=r"^s\.json:2:14: the number -1E\+999 is too large for a float"
+    ):
+        load_settings("ns", write(tmp_path, content), "s.json")
+    assert load_settings("ns", write(tmp_path, b'{"a": 1.5e308, "b": 1e-400}'), "s.json") == {
+        "ns.a": 1.5e308,
+        "ns.b": 0.0,
+    }

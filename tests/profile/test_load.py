@@ -67,3 +67,56 @@ def test_load_profile_raises_with_every_diagnostic(tmp_path: Path) -> None:
 def test_missing_profile_is_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         check_profile(tmp_path)
+
+
+def test_a_dest_is_located_where_it_was_written(tmp_path: Path) -> None:
+    write(tmp_path / "profile.yaml", {**HEAD, "files": [{"source": "x", "dest": "d"}, "y"]})
+    with_dest, without = load_profile(tmp_path).entries
+    assert with_dest.dest_position is not None
+    assert (with_dest.dest_position.line, with_dest.dest_position.col) == (9, 9)
+    assert without.dest_position is None
+
+
+NONFINITE = """\
+id: "a|b"
+name: p
+os: {family: rhel, release: "9", arch: x86_64}
+install:
+  big: 1e400
+  inf: -.inf
+  nan: .NaN
+  fine: 1.5e308
+  nested: [.inf]
+"""
+
+
+def test_non_finite_numbers_are_refused_where_they_are_written(tmp_path: Path) -> None:
+    (tmp_path / "profile.yaml").write_text(NONFINITE, encoding="utf-8")
+    report = check_profile(tmp_path)
+    assert report.profile is None
+    where = [(d.line, d.col, d.path, d.message.split(" is not")[0]) for d in report.diagnostics]
+    infinite = "an infinite number (.inf, or one too large for a float, like 1e400)"
+    assert where == [
+        (5, 8, ("install", "big"), infinite),
+        (6, 8, ("install", "inf"), infinite),
+        (7, 8, ("install", "nan"), "NaN"),
+        # a list is no product option: the schema's error, not a second one inside it
+        (9, 11, ("install", "nested"), "[inf]"),
+    ]
+    assert (
+        report.diagnostics[0].hint
+        == "write a finite number, or quote the value to make it a string"
+    )
+
+
+@pytest.mark.parametrize("name", ["con", "NUL.x", "aux", "trail."])
+def test_a_windows_profile_name_is_a_top_directory_windows_can_hold(
+    tmp_path: Path, name: str
+) -> None:
+    head = {**HEAD, "name": name, "os": {**HEAD["os"], "family": "windows"}}  # type: ignore[dict-item]
+    write(tmp_path / "profile.yaml", head)
+    report = check_profile(tmp_path)
+    assert [(d.line, d.path) for d in report.diagnostics] == [(2, ("name",))]
+    assert "it is the bundle's top directory" in report.diagnostics[0].message
+    write(tmp_path / "profile.yaml", {**HEAD, "name": name})
+    assert check_profile(tmp_path).diagnostics == ()
