@@ -5,7 +5,7 @@ They make the build's own decisions without building: the macro table comes from
 rendered in memory by `macros.render.render_text` within one `RenderBudget`, exactly as the
 render stage does (its output is only measured, then dropped), so `validate` fails wherever
 `build` would: every value a format refuses, every rendered file that does not parse or would
-be too large.
+be too large, every file it could not open for reading.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def semantic_diagnostics(
     for rf in files:
         if rf.spec.render and rf.spec.kind in RENDERED_KINDS:
             out.extend(_rendering(profile, rf, defined, budget))
+        elif rf.spec.kind != "settings" and not os.access(rf.abs_path, os.R_OK):
+            # Read above when rendered or settings; the rest only the build reads (one syscall).
+            out.append(spec_diagnostic(rf.spec, f"{rf.rel_source!r} is not readable"))
     return out
 
 
