@@ -112,7 +112,8 @@ MACROS = [
     "predefined.installOptions.locale",
     "predefined.otherSettings.timeZone",
 ]
-RARE_MACROS = ["s.obj", "s.nope", "predefined.os.archh"]  # an object, undefined, a typo
+# An object, undefined, a typo, the second settings file's (when there is one).
+RARE_MACROS = ["s.obj", "s.nope", "predefined.os.archh", "t.w"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,8 @@ def drawn_profiles(draw: st.DrawFn) -> Drawn:
     files: dict[str, bytes] = {f"tree/{p}": data for p, data in tree.items()}
     files["settings/s.json"] = json.dumps(values).encode()
     files[f"unattend/{fmt.name}"] = template(draw, fmt, fmt.lines).encode()
+    if draw(st.integers(0, 19)) == 0:  # not UTF-8
+        files[f"unattend/{fmt.name}"] += b"\xff\n"
     scripts = [f"scripts/x{i}.{fmt.script}" for i in range(draw(st.integers(0, 2)))]
     for path in scripts:
         files[path] = template(draw, FAMILIES["rhel"], SCRIPT_LINES).encode()
@@ -156,6 +159,10 @@ def drawn_profiles(draw: st.DrawFn) -> Drawn:
         "scripts": [{"source": p, "render": draw(render)} for p in scripts],
         "files": [file_item(p) for p in sorted(files) if p.startswith("tree/")],
     }
+    if draw(st.integers(0, 9)) == 0:  # a second settings file, its namespace taken or not
+        files["settings/t.json"] = json.dumps({"w": draw(VALUES)}).encode()
+        namespace = draw(st.sampled_from(["t", "s", "predefined", "bad name"]))
+        lists["settings"].append({"source": "settings/t.json", "namespace": namespace})
     install: dict[str, object] = {"locale": draw(YAML_TEXT), "timeZone": draw(YAML_TEXT)}
     return Drawn(family, files, lists, install, draw(YAML_TEXT))
 
