@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from osbundle.diagnostics import Diagnostic
 from osbundle.errors import InputError, OsbundleError
 from osbundle.kinds import RENDERED_KINDS, render_format
-from osbundle.macros.grammar import RenderError, Scalar, find_macros, suggestion
+from osbundle.macros.grammar import MACRO_RE, RenderError, Scalar, find_macros, suggestion
 from osbundle.macros.render import RenderBudget, TemplateError, read_template, render_text
 from osbundle.macros.settings import SettingsFile, SettingsProblem, macro_table
 from osbundle.model import Profile, ResolvedFile
@@ -101,9 +101,8 @@ def _rendering(
     except OsbundleError as exc:  # unreadable, or changed since it was matched
         yield spec_diagnostic(rf.spec, str(exc))
         return
-    unknown = list(_unknown_macros(rf, shown, text, values.keys()))
-    if unknown:
-        yield from unknown
+    if any(m.group(1) not in values for m in MACRO_RE.finditer(text)):  # no line_col if not
+        yield from _unknown_macros(rf, shown, text, values.keys())
         return
     try:
         fmt = render_format(profile.os.family, rf.spec.kind, rf.bundle_path)
