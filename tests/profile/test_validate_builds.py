@@ -176,7 +176,7 @@ def write(root: Path, drawn: Drawn) -> Path:
 
 
 @settings(
-    max_examples=150,
+    max_examples=100,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(drawn_profiles())
