@@ -121,7 +121,7 @@ class Output:
     Each piece is measured before it is kept, so a file that would outgrow the limit is refused
     at the piece that crosses it, holding at most `limit` bytes of pieces, and never joined. A
     piece of the template's own text that crosses it is blamed on the last value added, if any:
-    the template alone is within the limit.
+    a template alone is within a file's limit.
     """
 
     file: str
