@@ -519,4 +519,40 @@ def test_build_refuses_more_members_than_a_reader_takes(
     profile = make_profile(tmp_path / "p", {"a.txt": b"a", "b.txt": b"b"})
     with pytest.raises(ProfileInvalid, match="would hold 4 members with its trailers"):
         build(profile, tmp_path / "out")
+
+
+def test_a_render_error_names_the_profile_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9, item 14: in a build of several profiles, the message says which one failed."""
+    monkeypatch.chdir(tmp_path)
+    make_profile(
+        Path("profiles/x"),
+        {"unattend/ks.cfg": b"lang en\nkeyboard #s.v#\n", "s.json": b'{"v": "us\\nrootpw x"}'},
+        lists={"unattend": ["unattend/ks.cfg"], "settings": ["s.json"]},
+    )
+    with pytest.raises(InputError) as err:
+        build(Path("profiles/x"), tmp_path / "out")
+    assert str(err.value) == (
+        "profiles/x/unattend/ks.cfg:2:10: unattend[0]: macro `s.v`: value holds a line break"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_macro_amplification_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """Issue 9, item 12: one 1 MiB value used 300 times would render a 300 MiB script."""
+    profile = make_profile(
+        tmp_path / "p",
+        {
+            "s.json": json.dumps({"v": "x" * (1024 * 1024)}).encode(),
+            "x.sh": b"#!/bin/sh\n" + b"echo #s.v#\n" * 300,
+        },
+        lists={"settings": ["s.json"], "scripts": ["x.sh"]},
+    )
+    with pytest.raises(InputError) as err:
+        build(profile, tmp_path / "out")
+    assert str(err.value).startswith(
+        f"{profile}/x.sh:17:6: scripts[0]: macro `s.v`: rendered, the file would be larger than "
+        "16 MiB (hint: "
+    )
     assert not (tmp_path / "out").exists()

@@ -335,11 +335,10 @@ def main() -> None:
         silence(sys.stdout)
         silence(sys.stderr)
         raise SystemExit(1) from None
-    except Exception as exc:  # a bug, not the user's input: still one line, and how to see more
+    except Exception as exc:  # a bug, or memory ran out: still one line, and how to see more
         if DEBUG:
             raise
-        detail = f"internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)"
-        fail(detail, 1, machine=machine)
+        fail(unexpected_error(exc), 1, machine=machine)
     raise SystemExit(code if isinstance(code, int) else 0)
 
 
@@ -359,6 +358,15 @@ def usage_error(exc: typer.TyperException, *, machine: bool) -> NoReturn:
     except BrokenPipeError:
         silence(sys.stderr)
     raise SystemExit(code) from None
+
+
+def unexpected_error(exc: Exception) -> str:
+    """The line for an exception osbundle did not raise on purpose. MemoryError is the
+    machine's limit, not a bug: no "internal error" for it."""
+    if isinstance(exc, MemoryError):
+        command = next((a for a in sys.argv[1:] if not a.startswith("-")), "a command")
+        return f"out of memory while running {command} (free memory or raise the limit)"
+    return f"internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)"
 
 
 def source_date_epoch(environ: dict[str, str] | os._Environ[str]) -> int | None:

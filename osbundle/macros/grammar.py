@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from osbundle.errors import InputError
 
@@ -30,7 +30,18 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 class RenderError(InputError):
-    """A file that cannot be rendered; the message is `file:line:col: macro `x.y`: reason`."""
+    """A file that cannot be rendered: `file:line:col: macro `x.y`: reason (hint: ...)`.
+
+    The parts stay readable (`file`, `line`, `col`, `reason`, `hint`) so that `validate` can
+    report the same problem as a diagnostic; `line` 0 means the file as a whole.
+    """
+
+    def __init__(
+        self, file: str, line: int, col: int, reason: str, hint: str | None = None
+    ) -> None:
+        self.file, self.line, self.col, self.reason, self.hint = file, line, col, reason, hint
+        where = f"{file}:{line}:{col}" if line else file
+        super().__init__(f"{where}: {reason}" + (f" (hint: {hint})" if hint else ""))
 
 
 class NullValue(str):
@@ -90,10 +101,51 @@ def line_col(text: str, offset: int) -> tuple[int, int]:
     return text.count("\n", 0, offset) + 1, offset - line_start + 1
 
 
-def render_error(file: str, text: str, offset: int, name: str | None, reason: str) -> RenderError:
+def render_error(
+    file: str, text: str, offset: int, name: str | None, reason: str, *, hint: str | None = None
+) -> RenderError:
     line, col = line_col(text, offset)
     where = f"macro `{name}`: " if name else ""
-    return RenderError(f"{file}:{line}:{col}: {where}{reason}")
+    return RenderError(file, line, col, where + reason, hint)
+
+
+def utf8_size(text: str) -> int:
+    """The length of `text` in UTF-8 (a lone surrogate counted as its three bytes)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+@dataclass
+class Output:
+    """A rendered file being assembled piece by piece, within `limit` bytes of UTF-8.
+
+    Each piece is measured before it is kept, so a file that would outgrow the limit is refused
+    at the piece that crosses it, holding at most `limit` bytes of pieces, and never joined. A
+    piece of the template's own text that crosses it is blamed on the last value added, if any:
+    a template alone is within a file's limit.
+    """
+
+    file: str
+    text: str  # the template, for the location of the piece that crosses the limit
+    limit: int
+    too_large: str  # the reason given then
+    hint: str | None = None
+    size: int = 0
+    parts: list[str] = field(default_factory=list)
+    last: tuple[int, str | None] = (0, None)  # where the last value went, and its macro
+
+    def add(self, piece: str, offset: int, name: str | None = None) -> None:
+        """Keep `piece`, from `offset` of the template: a value of macro `name`, or (None) the
+        template's own text."""
+        self.size += utf8_size(piece)
+        if name is not None:
+            self.last = (offset, name)
+        if self.size > self.limit:
+            offset, name = (offset, name) if name is not None or not self.last[1] else self.last
+            raise render_error(self.file, self.text, offset, name, self.too_large, hint=self.hint)
+        self.parts.append(piece)
+
+    def joined(self) -> str:
+        return "".join(self.parts)
 
 
 def value_text(value: Scalar) -> str:

@@ -15,7 +15,11 @@ per format (`render_text`; the format of a file is `kinds.render_format`):
 - autoinstall (YAML): see `osbundle.macros.yaml`; the rendered file must parse as YAML.
 - script: verbatim; values holding NUL, CR or LF are refused.
 
-A file to render is read whole (`read_template`): at most 16 MiB of UTF-8 text.
+A file to render is read whole (`read_template`): at most 16 MiB of UTF-8 text. What rendering
+makes of it is capped before it exists (`Output`, `RenderBudget`): at most MAX_RENDERED_BYTES
+(16 MiB, the limit on what goes in) per file and MAX_RENDERED_TOTAL (256 MiB) for all the files
+of one build, which the render stage holds in memory until they are archived. Without the caps,
+one 10 MiB settings value used 300 times made a 3 GB script.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from osbundle.kinds import RenderFormat
 from osbundle.macros.grammar import (
     LINE_BREAKS,
     MACRO_RE,
     NullValue,
+    Output,
     Refused,
     RenderError,
     Scalar,
@@ -40,15 +46,44 @@ from osbundle.macros.grammar import (
 from osbundle.tarstream.sourcefile import StrPath, read_whole
 
 MAX_TEMPLATE_BYTES = 16 * 1024 * 1024
+# A rendered file may be as large as a template may be: values up to a settings file's 16 MiB
+# fit in a small template, and no legitimate unattend file or script comes near either.
+MAX_RENDERED_BYTES = MAX_TEMPLATE_BYTES
+# Sixteen rendered files at their limit: far above any real profile, and what a build may hold.
+MAX_RENDERED_TOTAL = 256 * 1024 * 1024
 XML_FORMATS: frozenset[str] = frozenset({"windows-unattend", "autoyast"})
+_AMPLIFIED_HINT = "use large values in fewer places, or set `render: false`"
 
 
 class TemplateError(RenderError):
     """A file to render that cannot be: too large, or not UTF-8 text; `hint` says what to do."""
 
     def __init__(self, shown: str, message: str, hint: str) -> None:
-        self.message, self.hint = message, hint
-        super().__init__(f"{shown}: {message} (hint: {hint})")
+        self.message = message
+        super().__init__(shown, 0, 0, message, hint)
+
+
+@dataclass
+class RenderBudget:
+    """What the rendered files of one build (or one `validate` of a profile) may still add up
+    to; each file is also capped on its own at MAX_RENDERED_BYTES."""
+
+    left: int = field(default_factory=lambda: MAX_RENDERED_TOTAL)  # read late: tests lower it
+
+    def output(self, file: str, text: str) -> Output:
+        """An empty rendered file of `text` within both caps."""
+        if self.left >= MAX_RENDERED_BYTES:
+            reason = f"rendered, the file would be larger than {_mib(MAX_RENDERED_BYTES)}"
+            return Output(file, text, MAX_RENDERED_BYTES, reason, _AMPLIFIED_HINT)
+        reason = (
+            f"rendered, the profile's files would add up to more than {_mib(MAX_RENDERED_TOTAL)}"
+        )
+        return Output(file, text, self.left, reason, _AMPLIFIED_HINT)
+
+
+def _mib(size: int) -> str:
+    mib = 1024 * 1024
+    return f"{size // mib} MiB" if size % mib == 0 else f"{size} bytes"
 
 
 def read_template(source: StrPath, size: int, mtime_ns: int, shown: str) -> str:
@@ -67,28 +102,42 @@ def read_template(source: StrPath, size: int, mtime_ns: int, shown: str) -> str:
         ) from e
 
 
-def render_text(text: str, values: Mapping[str, Scalar], fmt: RenderFormat, file: str) -> str:
+def render_text(
+    text: str,
+    values: Mapping[str, Scalar],
+    fmt: RenderFormat,
+    file: str,
+    budget: RenderBudget | None = None,
+) -> str:
     """`text` with every macro replaced by its value, escaped for `fmt`.
 
     Raises RenderError (`file:line:col: macro `name`: reason`) for an unknown macro, a value the
-    format cannot hold, or a rendered XML/YAML file that does not parse.
+    format cannot hold, a rendered XML/YAML file that does not parse, or an output that would
+    outgrow `budget` (by default, a file's own MAX_RENDERED_BYTES), which it then spends.
     """
+    spend = budget if budget is not None else RenderBudget()
+    out = spend.output(file, text)
     if fmt in XML_FORMATS:
         _refuse_declarations(text, file)
         cdata = [(m.start(), m.end()) for m in _CDATA_RE.finditer(text)]
-        out = _substitute(text, values, file, lambda v, at: _xml_value(v, _inside(cdata, at)))
-        _check_xml(out, file)
+        _substitute(out, values, lambda v, at: _xml_value(v, _inside(cdata, at)))
+        rendered = out.joined()
+        _check_xml(rendered, file)
     elif fmt == "autoinstall":
         from osbundle.macros.yaml import check_yaml, render_yaml  # 6 ms: only autoinstall needs it
 
-        out = render_yaml(text, lambda name, at: lookup(values, name, at, text, file), file)
-        check_yaml(out, file)
+        render_yaml(out, lambda name, at: lookup(values, name, at, text, file))
+        rendered = out.joined()
+        check_yaml(rendered, file)
     elif fmt in ("kickstart", "esxi-ks"):
-        out = _substitute(text, values, file, lambda v, _: _ks_value(v))
-        _check_ks_lines(text, out, file)
+        _substitute(out, values, lambda v, _: _ks_value(v))
+        rendered = out.joined()
+        _check_ks_lines(text, rendered, file)
     else:
-        out = _substitute(text, values, file, lambda v, _: _script_value(v))
-    return out
+        _substitute(out, values, lambda v, _: _script_value(v))
+        rendered = out.joined()
+    spend.left -= out.size
+    return rendered
 
 
 def lookup(values: Mapping[str, Scalar], name: str, offset: int, text: str, file: str) -> Scalar:
@@ -106,9 +155,9 @@ def lookup(values: Mapping[str, Scalar], name: str, offset: int, text: str, file
 
 
 def _substitute(
-    text: str, values: Mapping[str, Scalar], file: str, escape: Callable[[Scalar, int], str]
-) -> str:
-    parts: list[str] = []
+    out: Output, values: Mapping[str, Scalar], escape: Callable[[Scalar, int], str]
+) -> None:
+    text, file = out.text, out.file
     pos = 0
     for m in MACRO_RE.finditer(text):
         value = lookup(values, m.group(1), m.start(), text, file)
@@ -116,10 +165,10 @@ def _substitute(
             rendered = escape(value, m.start())
         except Refused as e:
             raise render_error(file, text, m.start(), m.group(1), e.reason) from e
-        parts += (text[pos : m.start()], rendered)
+        out.add(text[pos : m.start()], pos)
+        out.add(rendered, m.start(), m.group(1))
         pos = m.end()
-    parts.append(text[pos:])
-    return "".join(parts)
+    out.add(text[pos:], pos)
 
 
 _CDATA_RE = re.compile(r"<!\[CDATA\[.*?(?:\]\]>|\Z)", re.DOTALL)
@@ -169,7 +218,7 @@ def _check_xml(out: str, file: str) -> None:
     except ElementTree.ParseError as e:
         line, col = e.position
         reason = str(e).split(":", 1)[0]
-        raise RenderError(f"{file}:{line}:{col + 1}: rendered XML does not parse: {reason}") from e
+        raise RenderError(file, line, col + 1, f"rendered XML does not parse: {reason}") from e
 
 
 def _ks_value(value: Scalar) -> str:

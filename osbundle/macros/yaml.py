@@ -30,6 +30,7 @@ import yaml
 from osbundle.macros.grammar import (
     LINE_BREAKS,
     MACRO_RE,
+    Output,
     Refused,
     RenderError,
     Scalar,
@@ -72,12 +73,15 @@ class _State:
     plain: int | None = None  # a plain value (of a node at this indentation) may continue
 
 
-def render_yaml(text: str, lookup: Callable[[str, int], Scalar], file: str) -> str:
-    """`text` with every macro replaced; `lookup(name, offset)` gives (or refuses) the value."""
-    parts: list[str] = []
+def render_yaml(out: Output, lookup: Callable[[str, int], Scalar]) -> None:
+    """`out.text` with every macro replaced, into `out`; `lookup(name, offset)` gives (or
+    refuses) the value."""
+    text, file = out.text, out.file
     state = _State()
     offset = 0
-    for line in text.split("\n"):
+    for index, line in enumerate(text.split("\n")):
+        if index:
+            out.add("\n", offset - 1)
         body = line.removesuffix("\r")
         spans = _classify(body, state)
         pos = 0
@@ -87,11 +91,11 @@ def render_yaml(text: str, lookup: Callable[[str, int], Scalar], file: str) -> s
                 rendered = _write(value, m, body, spans)
             except Refused as e:
                 raise render_error(file, text, offset + m.start(), m.group(1), e.reason) from e
-            parts += (line[pos : m.start()], rendered)
+            out.add(line[pos : m.start()], offset + pos)
+            out.add(rendered, offset + m.start(), m.group(1))
             pos = m.end()
-        parts += (line[pos:], "\n")
+        out.add(line[pos:], offset + pos)
         offset += len(line) + 1
-    return "".join(parts)[:-1]
 
 
 def check_yaml(out: str, file: str) -> None:
@@ -101,11 +105,11 @@ def check_yaml(out: str, file: str) -> None:
             pass
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = e.problem or e.context or "invalid YAML"
-        raise RenderError(f"{file}:{where}: rendered YAML does not parse: {problem}") from e
+        raise RenderError(file, line, col, f"rendered YAML does not parse: {problem}") from e
     except (yaml.YAMLError, RecursionError) as e:
-        raise RenderError(f"{file}: rendered YAML does not parse: {e}") from e
+        raise RenderError(file, 0, 0, f"rendered YAML does not parse: {e}") from e
 
 
 def _classify(line: str, st: _State) -> list[_Span]:

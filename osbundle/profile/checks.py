@@ -1,20 +1,23 @@
-"""Checks that need the resolved files: unattend names, settings namespaces, macros.
+"""Checks that need the resolved files: unattend names, settings namespaces, macros, rendering.
 
 They make the build's own decisions without building: the macro table comes from
-`macros.settings.macro_table` and each file to render is read by `macros.render.read_template`,
-exactly as the render stage does, so `validate` fails wherever `build` would.
+`macros.settings.macro_table`, each file to render is read by `macros.render.read_template` and
+rendered in memory by `macros.render.render_text` within one `RenderBudget`, exactly as the
+render stage does (its output is only measured, then dropped), so `validate` fails wherever
+`build` would: every value a format refuses, every rendered file that does not parse or would
+be too large, every file it could not open for reading.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 
 from osbundle.diagnostics import Diagnostic
-from osbundle.errors import OsbundleError
-from osbundle.kinds import RENDERED_KINDS
-from osbundle.macros.grammar import find_macros, suggestion
-from osbundle.macros.render import TemplateError, read_template
+from osbundle.errors import InputError, OsbundleError
+from osbundle.kinds import RENDERED_KINDS, render_format
+from osbundle.macros.grammar import MACRO_RE, RenderError, Scalar, find_macros, suggestion
+from osbundle.macros.render import RenderBudget, TemplateError, read_template, render_text
 from osbundle.macros.settings import SettingsFile, SettingsProblem, macro_table
 from osbundle.model import Profile, ResolvedFile
 from osbundle.profile.load import Locate
@@ -34,9 +37,13 @@ def semantic_diagnostics(
     settings = [rf for rf in files if rf.spec.kind == "settings"]
     defined, problems = macro_table(profile, [settings_file(rf, shown_path(rf)) for rf in settings])
     out.extend(_settings_diagnostic(settings[p.index], p) for p in problems)
+    budget = RenderBudget()
     for rf in files:
         if rf.spec.render and rf.spec.kind in RENDERED_KINDS:
-            out.extend(_macro_uses(rf, defined.keys()))
+            out.extend(_rendering(profile, rf, defined, budget))
+        elif rf.spec.kind != "settings" and not os.access(rf.abs_path, os.R_OK):
+            # Read above when rendered or settings; the rest only the build reads (one syscall).
+            out.append(spec_diagnostic(rf.spec, f"{rf.rel_source!r} is not readable"))
     return out
 
 
@@ -80,24 +87,43 @@ def _settings_diagnostic(rf: ResolvedFile, problem: SettingsProblem) -> Diagnost
     )
 
 
-def _macro_uses(rf: ResolvedFile, defined: Collection[str]) -> Iterator[Diagnostic]:
+def _rendering(
+    profile: Profile, rf: ResolvedFile, values: Mapping[str, Scalar], budget: RenderBudget
+) -> Iterator[Diagnostic]:
+    """Every undefined macro of a file to render; when there is none, what rendering it as the
+    build does refuses first."""
+    shown = shown_path(rf)
     try:
-        text = read_template(rf.abs_path, rf.size, rf.mtime_ns, shown_path(rf))
+        text = read_template(rf.abs_path, rf.size, rf.mtime_ns, shown)
     except TemplateError as exc:
         yield spec_diagnostic(rf.spec, f"{rf.rel_source!r}: {exc.message}", hint=exc.hint)
         return
     except OsbundleError as exc:  # unreadable, or changed since it was matched
         yield spec_diagnostic(rf.spec, str(exc))
         return
+    if any(m.group(1) not in values for m in MACRO_RE.finditer(text)):  # no line_col if not
+        yield from _unknown_macros(rf, shown, text, values.keys())
+        return
+    try:
+        fmt = render_format(profile.os.family, rf.spec.kind, rf.bundle_path)
+    except InputError:  # a name the family refuses: family_problems reported it
+        return
+    try:
+        render_text(text, values, fmt, shown, budget)
+    except RenderError as exc:
+        if not exc.line:
+            yield spec_diagnostic(rf.spec, f"{rf.rel_source!r}: {exc.reason}", hint=exc.hint)
+        else:
+            yield Diagnostic(shown, exc.line, exc.col, rf.spec.yaml_path, exc.reason, exc.hint)
+
+
+def _unknown_macros(
+    rf: ResolvedFile, shown: str, text: str, defined: Collection[str]
+) -> Iterator[Diagnostic]:
     for use in find_macros(text):
         if use.name in defined:
             continue
         hint = suggestion(use.name, defined) or "define it in a settings file"
         yield Diagnostic(
-            shown_path(rf),
-            use.line,
-            use.col,
-            rf.spec.yaml_path,
-            f"unknown macro #{use.name}#",
-            hint,
+            shown, use.line, use.col, rf.spec.yaml_path, f"unknown macro #{use.name}#", hint
         )

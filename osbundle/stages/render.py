@@ -3,19 +3,22 @@
 The macro table is the profile's predefined values plus every settings member, whose `name` is
 its namespace (macros.settings.macro_table). Each file to render is read once, through the same
 read path as every source (macros.render.read_template), and becomes a member carrying the
-rendered bytes; every other member passes through unchanged.
+rendered bytes; every other member passes through unchanged. The files rendered share one
+RenderBudget, so that what the stage holds in memory stays within MAX_RENDERED_TOTAL. Errors
+name a file as `validate` does: beside the profile file, as the user gave it
+(`profiles/x/unattend/ks.cfg:19:218: ...`), so a build of several profiles says which failed.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 
 from osbundle.errors import InputError
 from osbundle.kinds import RENDERED_KINDS, render_format
 from osbundle.macros.grammar import Scalar
-from osbundle.macros.render import read_template, render_text
+from osbundle.macros.render import RenderBudget, read_template, render_text
 from osbundle.macros.settings import SettingsFile, macro_table
 from osbundle.model import Member, Profile
 
@@ -25,7 +28,10 @@ def render(profile: Profile, members: Sequence[Member]) -> tuple[Member, ...]:
     if not any(needs_rendering(m) for m in members):
         return tuple(members)
     values = macro_values(profile, members)
-    return tuple(render_member(profile, m, values) if needs_rendering(m) else m for m in members)
+    budget = RenderBudget()
+    return tuple(
+        render_member(profile, m, values, budget) if needs_rendering(m) else m for m in members
+    )
 
 
 def needs_rendering(member: Member) -> bool:
@@ -53,21 +59,24 @@ def settings_file(profile: Profile, member: Member) -> SettingsFile:
     )
 
 
-def render_member(profile: Profile, member: Member, values: Mapping[str, Scalar]) -> Member:
+def render_member(
+    profile: Profile,
+    member: Member,
+    values: Mapping[str, Scalar],
+    budget: RenderBudget | None = None,
+) -> Member:
     assert member.source is not None
     shown = display_path(profile, member)
     text = read_template(member.source, member.size, member.mtime_ns, shown)
     fmt = render_format(profile.os.family, member.kind, member.path)
-    data = render_text(text, values, fmt, shown).encode("utf-8")
+    data = render_text(text, values, fmt, shown, budget).encode("utf-8")
     return replace(member, data=data, source=None, size=len(data), rendered=True)
 
 
 def display_path(profile: Profile, member: Member) -> str:
-    """How errors name a member's file: relative to the profile directory when inside it."""
+    """How errors name a member's file: beside the profile file as the user named it, as
+    `validate` names it (profile.checks.shown_path), a base profile's files beside the base."""
     if member.source is None:
         return member.path
-    source = Path(member.source)
-    try:
-        return source.relative_to(profile.root).as_posix()
-    except ValueError:
-        return str(source)
+    beside = os.path.relpath(member.source, profile.root)
+    return os.path.normpath(os.path.join(os.path.dirname(profile.path), beside))

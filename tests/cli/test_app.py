@@ -555,3 +555,57 @@ def test_a_lone_checksum_needs_force_too(tmp_path: Path, state: dict[str, str]) 
     forced = osbundle("build", str(WINDOWS), "-o", str(out), "--force", env=state)
     assert forced.returncode == 0
     assert checksum.read_text().endswith(f"  {bundle.name}\n")
+
+
+def test_out_of_memory_is_one_line_not_an_internal_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from osbundle.cli import app
+    from osbundle.profile import validate
+
+    def exhausted(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(validate, "check_paths", exhausted)
+    monkeypatch.setattr(sys, "argv", ["osbundle", "validate", "profiles"])
+    with pytest.raises(SystemExit) as exit_:
+        app.main()
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == (
+        "osbundle: error: out of memory while running validate (free memory or raise the limit)\n"
+    )
+
+
+OOM_SCRIPT = """
+import resource, sys
+from osbundle.cli import app
+from osbundle.profile import validate  # imported before the limit: only the work is limited
+with open("/proc/self/status") as status:
+    size = next(int(l.split()[1]) * 1024 for l in status if l.startswith("VmSize:"))
+limit = size + 24 * 1024 * 1024
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+sys.argv = ["osbundle", "validate", sys.argv[1]]
+app.main()
+"""
+
+
+def test_a_memory_limit_gives_one_line_and_exit_1(tmp_path: Path) -> None:
+    """Under RLIMIT_AS, reading a 15 MiB settings value cannot be done: one line, exit 1."""
+    big = json.dumps({"v": "x" * (15 * 1024 * 1024)}).encode()
+    profile = make_profile(
+        tmp_path / "p",
+        {"s.json": big, "x.sh": b"echo #s.v#\n"},
+        lists={"settings": ["s.json"], "scripts": ["x.sh"]},
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", OOM_SCRIPT, str(profile)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert one_line_error(done) == (
+        "osbundle: error: out of memory while running validate (free memory or raise the limit)"
+    )

@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 
 from osbundle.errors import InputError
 from osbundle.macros.grammar import NullValue, RenderError, Scalar
-from osbundle.macros.render import render_text
+from osbundle.macros.render import (
+    MAX_RENDERED_BYTES,
+    MAX_RENDERED_TOTAL,
+    RenderBudget,
+    render_text,
+)
 from tests.macros.strategies import XML_TEXT
 
 # --- render_text: common rules -----------------------------------------------------------------
@@ -178,3 +183,85 @@ def test_render_error_is_an_input_error() -> None:
     with pytest.raises(RenderError) as err:
         render_text("#a.b#", {}, "script", "f")
     assert re.fullmatch(r"f:1:1: macro `a\.b`: unknown macro", str(err.value))
+
+
+# --- size caps (issue 9, item 12) --------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+def test_a_rendered_file_of_exactly_16_mib_renders() -> None:
+    line = "echo #s.v#\n"  # renders to 5 + value + 1 bytes
+    out = render_text(line * 16, {"s.v": "x" * (MIB - 6)}, "script", "f")
+    assert len(out.encode()) == 16 * MIB
+
+
+@pytest.mark.parametrize(
+    ("fmt", "template", "value", "where"),
+    [
+        ("script", "echo #s.v#\n" * 17, "x" * MIB, "16:6"),
+        ("kickstart", "lang en\n" + "echo #s.v#\n" * 17, "x" * (MIB - 6), "17:6"),
+        # The 16th value fills the file exactly; the text after it crosses: blamed on it.
+        ("script", "echo #s.v#\n" * 17, "x" * (MIB - 6), "16:6"),
+        # Escaped for XML, each `&` is 5 bytes: the escaped size counts, not the value's.
+        ("windows-unattend", "<r>\n" + "<a>#s.v#</a>\n" * 4 + "</r>\n", "&" * MIB, "5:4"),
+        ("autoinstall", "a:\n" + "  - #s.v#\n" * 17, "x" * MIB, "17:5"),
+        # UTF-8 bytes count, not characters: 17 MiB of UTF-8 is 8.5 Mi characters here.
+        ("script", "#s.v#\n" * 17, "é" * (MIB // 2), "16:1"),
+    ],
+)
+def test_a_rendered_file_over_16_mib_is_refused_at_the_macro_that_crosses_it(
+    fmt: Any, template: str, value: str, where: str
+) -> None:
+    with pytest.raises(RenderError) as err:
+        render_text(template, {"s.v": value}, fmt, "profiles/x/f")
+    assert str(err.value) == (
+        f"profiles/x/f:{where}: macro `s.v`: rendered, the file would be larger than 16 MiB "
+        "(hint: use large values in fewer places, or set `render: false`)"
+    )
+    assert (err.value.file, err.value.reason.startswith("macro `s.v`: rendered")) == (
+        "profiles/x/f",
+        True,
+    )
+
+
+def test_amplification_is_refused_within_bounded_memory() -> None:
+    """One 2 MiB value used 100 times: refused holding about the cap, never the 200 MiB."""
+    import tracemalloc
+
+    value = "v" * (2 * MIB)
+    template = "echo '#s.v#'\n" * 100
+    tracemalloc.start()
+    try:
+        with pytest.raises(RenderError, match="larger than 16 MiB"):
+            render_text(template, {"s.v": value}, "script", "f")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * MIB  # the pieces are references to the one value; nothing was joined
+
+
+def test_a_budget_caps_the_files_of_one_build_together() -> None:
+    budget = RenderBudget(left=100)
+    assert render_text("#s.v#", {"s.v": "x" * 60}, "script", "a", budget) == "x" * 60
+    assert budget.left == 40
+    with pytest.raises(RenderError) as err:
+        render_text("ok #s.v#", {"s.v": "é" * 20}, "script", "b", budget)
+    assert str(err.value).startswith(
+        "b:1:4: macro `s.v`: rendered, the profile's files would add up to more than 256 MiB"
+    )
+    assert budget.left == 40  # a refused file spends nothing
+
+
+def test_a_budget_defaults_to_the_documented_caps() -> None:
+    assert RenderBudget().left == MAX_RENDERED_TOTAL == 256 * MIB
+    assert MAX_RENDERED_BYTES == 16 * MIB
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+def test_render_errors_carry_their_parts(fmt: Any) -> None:
+    with pytest.raises(RenderError) as err:
+        render_text("\n" + wrap(fmt, "#a.b#"), {}, fmt, "p/u")
+    e = err.value
+    assert (e.file, e.line, e.reason, e.hint) == ("p/u", 2, "macro `a.b`: unknown macro", None)
+    assert str(e) == f"p/u:2:{e.col}: macro `a.b`: unknown macro"

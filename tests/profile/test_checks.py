@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -12,10 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from osbundle.diagnostics import Diagnostic
+from osbundle.errors import ProfileInvalid
+from osbundle.kinds import Family, render_format
+from osbundle.macros import render as macros_render
+from osbundle.macros.grammar import RenderError
+from osbundle.macros.render import render_text
+from osbundle.macros.settings import macro_table
 from osbundle.model import Position, Profile, ResolvedFile, SourceSpec
-from osbundle.profile.checks import semantic_diagnostics, shown_path
+from osbundle.profile.checks import semantic_diagnostics, settings_file, shown_path
 from osbundle.profile.load import Locate, check_profile
 from osbundle.profile.sources import resolve_sources
+from osbundle.profile.validate import load_checked_profile
 from tests.factory import make_profile
 
 MIB16 = 16 * 1024 * 1024
@@ -412,3 +420,95 @@ def test_exactly_the_undefined_macros_are_reported_where_they_are(
     ]
     assert [(d.line, d.col, d.message) for d in diagnostics] == expected
     assert all(d.file == "x.sh" and d.path == ("scripts", 0) for d in diagnostics)
+
+
+# --- rendering, as the build renders (issue 9, items 12 and 13) ------------------------------
+
+RENDER_CASES = [
+    # family, file to render, its text, the value of #s.v#
+    ("rhel", "u/ks.cfg", "lang #s.v#\n", None),
+    ("rhel", "u/ks.cfg", "lang en\nkeyboard #s.v#\n", "us\nrootpw x"),
+    ("rhel", "u/ks.cfg", "lang #s.v#\n", "%pre"),
+    ("rhel", "u/ks.cfg", "%post\n  %#s.v#\n%end\n", "end"),
+    ("esxi", "u/ks.cfg", "network --hostname=#s.v#\n", "a\x85b"),
+    ("windows", "u/autounattend.xml", "<r>\n  <a>#s.v#</a>\n</r>\n", "a\x01b"),
+    ("windows", "u/autounattend.xml", "<r>\n  <a>#s.v#</b>\n</r>\n", "x"),
+    ("windows", "u/autounattend.xml", "<!DOCTYPE r>\n<r>#s.v#</r>\n", "x"),
+    ("sles", "u/autoinst.xml", "<r><![CDATA[#s.v#]]></r>\n", "a]]>b"),
+    ("sles", "u/autoinst.xml", "<r>#s.v#</r><r/>\n", "x"),
+    ("ubuntu", "u/user-data.yaml", "a:\n  b: 'x #s.v#'\n", "two\nlines"),
+    ("ubuntu", "u/user-data.yaml", "a: [#s.v#\n", "x"),
+    ("rhel", "x.sh", "#!/bin/sh\necho '#s.v#'\n", "a\rb"),
+    ("windows", "x.ps1", "Write-Output '#s.v#'\r\n", "a\x00b"),
+]
+
+
+@pytest.mark.parametrize(("family", "rel", "text", "value"), RENDER_CASES)
+def test_validate_refuses_whatever_rendering_refuses(
+    tmp_path: Path, family: Family, rel: str, text: str, value: object
+) -> None:
+    """Each check the render stage makes, made by validate, in the same words, at the same
+    place (before, validate passed every one of these and the build refused them)."""
+    key = "scripts" if rel.startswith("x.") else "unattend"
+    root = make_profile(
+        tmp_path / "p",
+        {"s.json": json.dumps({"v": value}).encode(), rel: text.encode()},
+        family=family,
+        lists={"settings": ["s.json"], key: [rel]},
+    )
+    profile, files, _ = loaded(root)
+    (settings,) = (settings_file(f, f.rel_source) for f in files if f.spec.kind == "settings")
+    (rendered,) = (f for f in files if f.spec.kind != "settings")
+    values = macro_table(profile, [settings])[0]
+    fmt = render_format(family, rendered.spec.kind, rendered.bundle_path)
+    with pytest.raises(RenderError) as refused:
+        render_text(text, values, fmt, rel)
+    assert [fields(d) for d in semantic(root)] == [
+        (rel, refused.value.line, refused.value.col, (key, 0), refused.value.reason, None)
+    ]
+    with pytest.raises(ProfileInvalid, match="^" + re.escape(f"{root}/{rel}:")):
+        load_checked_profile(root)
+
+
+def test_a_rendered_file_over_16_mib_is_refused_by_validate(tmp_path: Path) -> None:
+    root = make_profile(
+        tmp_path / "p",
+        {
+            "s.json": json.dumps({"big": "x" * (1024 * 1024)}).encode(),
+            "x.sh": b"#!/bin/sh\n" + b"echo #s.big#\n" * 17,
+        },
+        lists={"settings": ["s.json"], "scripts": ["x.sh"]},
+    )
+    assert [fields(d) for d in semantic(root)] == [
+        (
+            "x.sh",
+            17,
+            6,
+            ("scripts", 0),
+            "macro `s.big`: rendered, the file would be larger than 16 MiB",
+            "use large values in fewer places, or set `render: false`",
+        )
+    ]
+
+
+def test_the_rendered_files_of_a_profile_are_capped_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(macros_render, "MAX_RENDERED_TOTAL", 1000)
+    scripts = {f"x{i}.sh": b"echo #s.v#\n" for i in range(3)}
+    entries: list[object] = [*sorted(scripts)]
+    root = make_profile(
+        tmp_path / "p",
+        {"s.json": json.dumps({"v": "v" * 400}).encode(), **scripts},
+        lists={"settings": ["s.json"], "scripts": entries},
+    )
+    assert [fields(d) for d in semantic(root)] == [
+        (
+            "x2.sh",
+            1,
+            6,
+            ("scripts", 2),
+            "macro `s.v`: rendered, the profile's files would add up to more than 1000 bytes",
+            "use large values in fewer places, or set `render: false`",
+        )
+    ]

@@ -216,7 +216,9 @@ def test_each_family_takes_the_files_it_accepts_and_the_rest_as_custom_files(
     files: dict[str, bytes] = {"settings/s.json": b"{}", "settings/zz.bin": b""}
     for folder, name in ACCEPTED[family].items():
         files[f"{folder}/zz.bin"] = b""
-        files[f"{folder}/{name or 'x.bin'}"] = b"plain\n"
+        # An XML unattend file must be XML: the build renders it, and validate does too.
+        content = b"<unattend/>\n" if (name or "").endswith(".xml") else b"plain\n"
+        files[f"{folder}/{name or 'x.bin'}"] = content
     target, notes = scaffold_profile(folder_of(tmp_path / "f", files), family=family, name="n")
     expected_kinds = {("settings", "settings/s.json"), ("file", "settings/zz.bin")}
     expected_notes = {"settings/zz.bin: not a " + family + " settings file, added as a custom file"}

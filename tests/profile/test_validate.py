@@ -138,7 +138,9 @@ def materialise(root: Path, generated: Generated, text: str) -> Path:
     for name in generated.files:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("{}" if name.endswith(".json") else "plain\n", encoding="utf-8")
+        # An XML unattend file must be XML: the build renders it, and validate does too.
+        content = {".json": "{}", ".xml": "<unattend/>\n"}.get(path.suffix, "plain\n")
+        path.write_text(content, encoding="utf-8")
     (root / "profile.yaml").write_text(text, encoding="utf-8")
     return root / "profile.yaml"
 

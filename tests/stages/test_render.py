@@ -13,8 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from osbundle.errors import BuildError, InputError
+from osbundle.macros import render as macros_render
 from osbundle.macros.grammar import RenderError
 from osbundle.model import Member, OsSpec, Profile
+from osbundle.profile.checks import semantic_diagnostics
+from osbundle.profile.load import check_profile
+from osbundle.profile.sources import resolve_sources
 from osbundle.profile.validate import load_checked_profile
 from osbundle.stages.collect import collect
 from osbundle.stages.render import render
@@ -51,6 +55,13 @@ def member(root: Path, rel: str, data: bytes, kind: Any, bundle_path: str, **kw:
         mtime_ns=info.st_mtime_ns,
         **kw,
     )
+
+
+@pytest.fixture
+def named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A profile directory as a user names it on the command line: relative to where they are."""
+    monkeypatch.chdir(tmp_path)
+    return Path("profiles/p")
 
 
 XML = (
@@ -134,11 +145,11 @@ def test_member_with_data_is_not_rendered_again(tmp_path: Path) -> None:
     assert render(profile_at(tmp_path), [done]) == (done,)
 
 
-def test_settings_errors_name_the_file(tmp_path: Path) -> None:
-    members = [m for m in windows_members(tmp_path) if m.kind != "settings"]
+def test_settings_errors_name_the_file(named: Path) -> None:
+    members = [m for m in windows_members(named) if m.kind != "settings"]
     members.append(
         member(
-            tmp_path,
+            named,
             "custom/s.json",
             b'{"a": 1,\n "a": 2}',
             "settings",
@@ -146,15 +157,15 @@ def test_settings_errors_name_the_file(tmp_path: Path) -> None:
             name="server_settings",
         )
     )
-    with pytest.raises(InputError, match=r'^custom/s\.json:2:2: duplicate key "a"$'):
-        render(profile_at(tmp_path), members)
+    with pytest.raises(InputError, match=r'^profiles/p/custom/s\.json:2:2: duplicate key "a"$'):
+        render(profile_at(named), members)
 
 
-def test_duplicate_namespaces_are_refused(tmp_path: Path) -> None:
-    members = windows_members(tmp_path)
+def test_duplicate_namespaces_are_refused(named: Path) -> None:
+    members = windows_members(named)
     members.append(
         member(
-            tmp_path,
+            named,
             "other.json",
             b"{}",
             "settings",
@@ -164,15 +175,15 @@ def test_duplicate_namespaces_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(
         InputError,
-        match=r"^other\.json: macro namespace 'server_settings' is already used by "
-        r"'custom/s\.json'$",
+        match=r"^profiles/p/other\.json: macro namespace 'server_settings' is already used by "
+        r"'profiles/p/custom/s\.json'$",
     ):
-        render(profile_at(tmp_path), members)
+        render(profile_at(named), members)
 
 
-def test_unknown_macro_names_file_line_and_column(tmp_path: Path) -> None:
+def test_unknown_macro_names_file_line_and_column(named: Path) -> None:
     bad = member(
-        tmp_path,
+        named,
         "unattend/ks.cfg",
         b"lang en\nkeyboard #predefined.os.archh#\n",
         "unattend",
@@ -181,24 +192,24 @@ def test_unknown_macro_names_file_line_and_column(tmp_path: Path) -> None:
         name="ks",
     )
     with pytest.raises(RenderError) as err:
-        render(profile_at(tmp_path, "rhel"), [bad])
+        render(profile_at(named, "rhel"), [bad])
     assert str(err.value) == (
-        "unattend/ks.cfg:2:10: macro `predefined.os.archh`: unknown macro "
+        "profiles/p/unattend/ks.cfg:2:10: macro `predefined.os.archh`: unknown macro "
         "(did you mean #predefined.os.arch#?)"
     )
 
 
-def test_non_utf8_sources_are_refused(tmp_path: Path) -> None:
+def test_non_utf8_sources_are_refused(named: Path) -> None:
     bad = member(
-        tmp_path, "scripts/a.sh", b"echo \xff\n", "script", "custom/scripts/a.sh", rendered=True
+        named, "scripts/a.sh", b"echo \xff\n", "script", "custom/scripts/a.sh", rendered=True
     )
-    with pytest.raises(RenderError, match=r"^scripts/a\.sh: not UTF-8 text at byte 5"):
-        render(profile_at(tmp_path, "rhel"), [bad])
+    with pytest.raises(RenderError, match=r"^profiles/p/scripts/a\.sh: not UTF-8 text at byte 5"):
+        render(profile_at(named, "rhel"), [bad])
 
 
-def test_sources_over_16_mib_are_refused(tmp_path: Path) -> None:
-    big = tmp_path / "scripts/big.sh"
-    big.parent.mkdir()
+def test_sources_over_16_mib_are_refused(named: Path) -> None:
+    big = named / "scripts/big.sh"
+    big.parent.mkdir(parents=True)
     with big.open("wb") as f:
         f.truncate(16 * 1024 * 1024 + 1)
     info = big.stat()
@@ -211,8 +222,10 @@ def test_sources_over_16_mib_are_refused(tmp_path: Path) -> None:
         mtime_ns=info.st_mtime_ns,
         rendered=True,
     )
-    with pytest.raises(RenderError, match=r"^scripts/big\.sh: files to render are at most 16 MiB"):
-        render(profile_at(tmp_path, "rhel"), [m])
+    with pytest.raises(
+        RenderError, match=r"^profiles/p/scripts/big\.sh: files to render are at most 16 MiB"
+    ):
+        render(profile_at(named, "rhel"), [m])
 
 
 def test_a_source_changed_since_collection_fails_the_build(tmp_path: Path) -> None:
@@ -277,3 +290,44 @@ def test_render_after_load_and_collect(tmp_path: Path) -> None:
     by_path = {m.path: m for m in out}
     assert by_path["unattend/ks.cfg"].data == b"lang en_US\nnetwork --hostname=h1\n"
     assert by_path["custom/settings/srv.json"] in collected
+
+
+def test_render_errors_name_the_profile_as_validate_does(named: Path) -> None:
+    """Issue 9, item 14: `profiles/x/unattend/ks.cfg:2:10: ...`, not `unattend/ks.cfg:...`, and
+    a base profile's file beside the base, exactly as validate's diagnostics name them."""
+    make_profile(
+        Path("profiles/base"),
+        {"scripts/x.sh": b"echo\necho #s.v#\n", "s.json": b'{"v": "a\\nb"}'},
+        lists={"scripts": ["scripts/x.sh"], "settings": ["s.json"]},
+    )
+    named.mkdir(parents=True)
+    (named / "profile.yaml").write_text('extends: ../base\nname: "child"\n')
+    report = check_profile(named)
+    assert report.profile is not None
+    files, _ = resolve_sources(report.profile)
+    (diagnostic,) = semantic_diagnostics(report.profile, files, report.locate)  # type: ignore[arg-type]
+    with pytest.raises(RenderError) as err:
+        render(report.profile, collect(files))
+    assert diagnostic.file == err.value.file == "profiles/base/scripts/x.sh"
+    assert str(err.value) == (
+        "profiles/base/scripts/x.sh:2:6: macro `s.v`: value holds a LF character"
+    )
+
+
+def test_rendered_files_share_one_budget(named: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(macros_render, "MAX_RENDERED_TOTAL", 1000)
+    settings = member(
+        named, "s.json", json.dumps({"v": "v" * 400}).encode(), "settings", "s", name="s"
+    )
+    scripts = [
+        member(named, f"x{i}.sh", b"#s.v#", "script", f"custom/scripts/x{i}.sh", rendered=True)
+        for i in range(3)
+    ]
+    with pytest.raises(RenderError) as err:
+        render(profile_at(named, "rhel"), [settings, *scripts])
+    assert str(err.value).startswith(
+        "profiles/p/x2.sh:1:1: macro `s.v`: rendered, the profile's files would add up to more "
+        "than 1000 bytes (hint: "
+    )
+    out = render(profile_at(named, "rhel"), [settings, *scripts[:2]])
+    assert [m.data for m in out[1:]] == [b"v" * 400] * 2
