@@ -23,7 +23,6 @@ def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[D
     files: list[ResolvedFile] = []
     diagnostics: list[Diagnostic] = []
     reported_kinds: set[str] = set()
-    realpaths: dict[str, str] = {}
     for spec in profile.entries:
         if not kinds.supported(family, spec.kind):
             if spec.kind not in reported_kinds:
@@ -31,7 +30,7 @@ def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[D
                 message = kinds.unsupported_message(family, spec.kind)
                 diagnostics.append(spec_diagnostic(spec, message, (KINDS[spec.kind].key,)))
             continue
-        resolved, problems = resolve_spec(spec, realpaths)
+        resolved, problems = resolve_spec(spec)
         files.extend(resolved)
         diagnostics.extend(spec_diagnostic(spec, p) for p in problems)
         diagnostics.extend(spec_diagnostic(spec, p) for p in family_problems(family, resolved))
@@ -48,13 +47,9 @@ def spec_diagnostic(
     return Diagnostic(file, line, col, spec.yaml_path if path is None else path, message, hint)
 
 
-def resolve_spec(
-    spec: SourceSpec, realpaths: dict[str, str] | None = None
-) -> tuple[list[ResolvedFile], list[str]]:
-    """The files one entry matches (sorted by source path) and its problems as messages.
-
-    `realpaths` caches directory real paths across the entries of one profile.
-    """
+def resolve_spec(spec: SourceSpec) -> tuple[list[ResolvedFile], list[str]]:
+    """The files one entry matches (sorted by source path) and its problems as messages; an
+    error of the file system is one of them, never an exception."""
     parts, problem = split_relative(spec.source, "source")
     dest_parts, dest_problem = split_relative(spec.dest, "dest")
     problems = [p for p in (problem, dest_problem) if p is not None]
@@ -62,11 +57,11 @@ def resolve_spec(
         return [], problems
     if not parts:
         return [], [f"source {spec.source!r} names the profile directory itself"]
-    base = os.fspath(spec.base_dir)
-    cache = realpaths if realpaths is not None else {}
-    walker = Walker(base, "", cache)
-    walker.base_real = walker.realpath(base)
-    walker.expand(parts)
+    try:
+        with Walker.at(os.fspath(spec.base_dir)) as walker:
+            walker.expand(parts)
+    except OSError as exc:  # the base directory itself, or a descriptor limit
+        return [], [f"cannot read the sources of {spec.source!r}: {exc.strerror or exc}"]
     if not walker.found and not walker.problems:
         return [], [f"source {spec.source!r} matches no file"]
     prefix = "/".join([KINDS[spec.kind].directory, *dest_parts]) + "/"
@@ -83,10 +78,11 @@ def _resolved(spec: SourceSpec, match: Match, prefix: str) -> ResolvedFile:
         match.abs_path,
         match.rel_source,
         prefix + match.rel,
-        match.size,
-        match.mtime_ns,
+        match.origin.size,
+        match.origin.mtime_ns,
         bool(match.mode & 0o111),
         name,
+        match.origin,
     )
 
 

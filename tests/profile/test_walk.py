@@ -14,6 +14,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from osbundle.model import Folder, SourceId
 from osbundle.profile.walk import Match, Walker, literal_pattern, name_problem, split_relative
 from tests.profile.helpers import make_files, resolve, spec
 
@@ -22,8 +23,8 @@ def walked(base: Path | str, source: str) -> Walker:
     """A Walker over `base` that has expanded `source`."""
     parts, problem = split_relative(source, "source")
     assert problem is None
-    walker = Walker(str(base), os.path.realpath(base))
-    walker.expand(parts)
+    with Walker.at(str(base)) as walker:
+        walker.expand(parts)
     return walker
 
 
@@ -177,15 +178,23 @@ def test_a_literal_file_is_one_match_with_the_stat_it_had(tmp_path: Path) -> Non
     make_files(tmp_path, ["a/b/c.sh"], mode=0o750)
     walker = walked(tmp_path, "a/b/c.sh")
     st_ = os.stat(tmp_path / "a" / "b" / "c.sh")
+    folder = os.stat(tmp_path / "a" / "b")
     assert walker.problems == []
     assert walker.found == {
         "a/b/c.sh": Match(
             str(tmp_path / "a" / "b" / "c.sh"),
             "a/b/c.sh",
             "c.sh",
-            st_.st_size,
-            st_.st_mtime_ns,
             st_.st_mode,
+            SourceId(
+                Folder(os.path.realpath(tmp_path), "a/b", folder.st_dev, folder.st_ino),
+                "c.sh",
+                st_.st_dev,
+                st_.st_ino,
+                st_.st_size,
+                st_.st_mtime_ns,
+                st_.st_ctime_ns,
+            ),
         )
     }
 
@@ -337,12 +346,12 @@ def test_an_unreadable_directory_is_a_problem(
 ) -> None:
     make_files(tmp_path, ["d/x.txt", "e/y.txt"])
     real_scandir = os.scandir
-    refused = {str(tmp_path / "d"), str(tmp_path)}
+    refused = {os.stat(tmp_path / "d").st_ino, os.stat(tmp_path).st_ino}
 
-    def scandir(path: str) -> Iterator[os.DirEntry[str]]:
-        if str(path) in refused:
+    def scandir(fd: int) -> Iterator[os.DirEntry[str]]:  # the walk lists descriptors
+        if os.fstat(fd).st_ino in refused:
             raise PermissionError(13, "Permission denied")
-        return real_scandir(path)
+        return real_scandir(fd)
 
     monkeypatch.setattr(os, "scandir", scandir)  # what walk.py calls
     assert walk(tmp_path, "d") == ({}, ["cannot read directory 'd': Permission denied"])
@@ -361,16 +370,23 @@ def test_a_directory_without_read_permission_is_a_problem(tmp_path: Path) -> Non
     assert (found, problems) == ({}, ["cannot read directory 'd': Permission denied"])
 
 
-def test_walkers_of_one_profile_share_real_paths(tmp_path: Path) -> None:
-    make_files(tmp_path, ["d/x.txt"])
-    shared: dict[str, str] = {}
-    first = Walker(str(tmp_path), os.path.realpath(tmp_path), shared)
-    first.expand(["d", "*"])
-    assert shared[str(tmp_path / "d")] == os.path.realpath(tmp_path / "d")
-    shared[str(tmp_path / "d")] = "/somewhere/else"  # what the first walk saw is what counts
-    second = Walker(str(tmp_path), os.path.realpath(tmp_path), shared)
-    second.expand(["d", "*"])
-    assert second.problems == ["'d' resolves outside the profile directory"]
+def test_plain_directories_are_walked_by_descriptor_not_by_real_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a symlink is resolved by path (then re-opened from the root); a plain directory is
+    opened from its parent's descriptor. (This replaces a test of the real-path cache the walk
+    shared between the entries of a profile: a path string trusted once seen, which is the
+    design issue #9 item 5 removes.)"""
+    make_files(tmp_path, ["d/e/x.txt"])
+
+    def no_realpath(path: str) -> str:
+        raise AssertionError(f"realpath({path!r})")
+
+    with Walker.at(str(tmp_path)) as walker:
+        monkeypatch.setattr(os.path, "realpath", no_realpath)
+        walker.expand(["d", "**"])
+    assert list(walker.found) == ["d/e/x.txt"]
+    assert walker.found["d/e/x.txt"].origin.folder.rel == "d/e"
 
 
 # --- properties ----------------------------------------------------------------------------
