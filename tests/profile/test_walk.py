@@ -15,7 +15,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from osbundle.model import Folder, SourceId
-from osbundle.profile.walk import Match, Walker, literal_pattern, name_problem, split_relative
+from osbundle.profile.walk import (
+    MAX_DEPTH,
+    Match,
+    Walker,
+    literal_pattern,
+    name_problem,
+    split_relative,
+)
 from tests.profile.helpers import make_files, resolve, spec
 
 
@@ -476,3 +483,67 @@ def test_without_links_every_regular_file_is_found_once(names: set[str], last: s
         assert walk(base, f"**/{last}") == (named, [])
         below_a = {n: n for n in on_disk if n == "a" or n.startswith("a/")}
         assert walk(base, "a") == (below_a, [])
+
+
+# --- links met one level below a prefix, and loops through plain parents (issue #9 notes) ----
+
+
+def test_a_glob_below_a_prefix_does_not_pass_through_a_link_to_the_profile_directory(
+    tmp_path: Path,
+) -> None:
+    """`a/*/x.txt` with `a/up -> ..`: the glob used to walk the whole profile again through
+    `up` (shipping `a/up/x.txt`, the root's x.txt) where `**` calls the same link a problem."""
+    make_files(tmp_path, ["x.txt", "a/b/x.txt"])
+    (tmp_path / "a" / "up").symlink_to("..")
+    assert resolve(tmp_path, spec(tmp_path, "a/*/x.txt")) == (
+        ["custom/files/b/x.txt"],
+        ["'a/up' is the profile directory itself"],
+    )
+    assert resolve(tmp_path, spec(tmp_path, "a/*/*")) == (
+        ["custom/files/b/x.txt"],
+        ["'a/up' is the profile directory itself"],
+    )
+
+
+def test_a_link_to_a_plain_parent_directory_is_a_loop_where_it_is_met(tmp_path: Path) -> None:
+    """`top/a/b/up -> ..` (top/a, walked as a plain directory): the loop is reported at `up`,
+    not one level later after every file below `top/a` was taken a second time through it."""
+    make_files(tmp_path, ["top/a/b/f.txt", "top/a/g.txt"])
+    (tmp_path / "top" / "a" / "b" / "up").symlink_to("..")
+    assert resolve(tmp_path, spec(tmp_path, "top")) == (
+        ["custom/files/top/a/b/f.txt", "custom/files/top/a/g.txt"],
+        ["'top/a/b/up' is a symlink loop"],
+    )
+    assert resolve(tmp_path, spec(tmp_path, "top/**/f.txt")) == (
+        ["custom/files/a/b/f.txt"],
+        ["'top/a/b/up' is a symlink loop"],
+    )
+
+
+def test_a_link_to_a_directory_holding_the_walk_is_a_loop(tmp_path: Path) -> None:
+    make_files(tmp_path, ["top/a/b/f.txt"])
+    (tmp_path / "top" / "a" / "b" / "up2").symlink_to("../..")
+    assert resolve(tmp_path, spec(tmp_path, "top/a")) == (
+        ["custom/files/a/b/f.txt"],
+        ["'top/a/b/up2' is a symlink loop"],
+    )
+
+
+def test_a_deep_tree_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*["d"] * (MAX_DEPTH + 5))
+    deep.mkdir(parents=True)
+    (deep / "f.txt").write_bytes(b"")
+    found, problems = walk(tmp_path, "d")
+    assert found == {}
+    assert len(problems) == 1
+    assert problems[0].endswith(f"is nested more than {MAX_DEPTH} directories deep")
+
+
+def test_every_descriptor_the_walk_opens_is_closed(tmp_path: Path) -> None:
+    make_files(tmp_path, ["a/b/c.txt", "a/d/e.txt", "x/y.txt"])
+    (tmp_path / "l").symlink_to("a")
+    (tmp_path / "a" / "b" / "up").symlink_to("..")
+    before = set(os.listdir("/proc/self/fd"))
+    for source in ["**", "a", "l/*/c.txt", "*/b/*", "a/b/c.txt", "nope/*"]:
+        walk(tmp_path, source)
+    assert set(os.listdir("/proc/self/fd")) == before
