@@ -62,14 +62,23 @@ def entry_at(root_fd: int, parent_fd: int, parent: Folder, name: str) -> Entry:
         return Entry("error", error=exc.strerror or str(exc))
 
 
+def identity(parent: Folder, name: str, st: os.stat_result) -> SourceId:
+    """Which file `name` in `parent` is. Its device and change time reuse the folder's device
+    and its own mtime when they are equal (nearly always): 60 bytes less per file held until the
+    archive is written, 3 MiB of a 50,000-file build's peak."""
+    dev, mtime, ctime = st.st_dev, st.st_mtime_ns, st.st_ctime_ns
+    if dev == parent.dev:
+        dev = parent.dev
+    if ctime == mtime:
+        ctime = mtime
+    return SourceId(parent, name, dev, st.st_ino, st.st_size, mtime, ctime)
+
+
 def plain(parent_fd: int, parent: Folder, name: str, st: os.stat_result) -> Entry:
     """A name that is no link: a file (its identity), a directory (opened), or other."""
     mode = st.st_mode
     if stat.S_ISREG(mode):
-        origin = SourceId(
-            parent, name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-        )
-        return Entry("file", origin=origin, mode=mode)
+        return Entry("file", origin=identity(parent, name, st), mode=mode)
     if not stat.S_ISDIR(mode):
         return Entry("other")
     return open_dir(parent_fd, parent, name)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from osbundle import kinds
 from osbundle.diagnostics import Diagnostic, DocPath, format_doc_path
+from osbundle.gcpause import collector_paused
 from osbundle.kinds import KINDS, NAMED_KINDS, Family
 from osbundle.model import Profile, ResolvedFile, SourceSpec
 from osbundle.profile.walk import Match, Walker, split_relative
@@ -19,6 +20,11 @@ def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[D
     Problems are diagnostics at the entry's position, never exceptions: escapes from the
     profile directory, sources matching nothing, non-regular files, family rules, collisions.
     """
+    with collector_paused():  # one record per file, none in a cycle: see gcpause.py
+        return _resolve_sources(profile)
+
+
+def _resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[Diagnostic, ...]]:
     family = profile.os.family
     files: list[ResolvedFile] = []
     diagnostics: list[Diagnostic] = []

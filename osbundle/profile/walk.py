@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +25,15 @@ from fnmatch import fnmatchcase
 from typing import NamedTuple
 
 from osbundle.model import Folder, SourceId
-from osbundle.profile.lookup import Entry, entry_at, follow, open_dir, plain, root_entry
+from osbundle.profile.lookup import (
+    Entry,
+    entry_at,
+    follow,
+    identity,
+    open_dir,
+    plain,
+    root_entry,
+)
 from osbundle.tarstream.sourcefile import ROOT_FLAGS
 
 GLOB_CHARS = re.compile(r"[*?\[]")  # what makes a source component a pattern
@@ -230,15 +239,16 @@ class Walker:
         below a directory."""
         if entry.kind == "file" and rest is None:
             assert entry.origin is not None
-            rel_source = _join(where.rel_source, name)
-            match = Match(
-                f"{where.path}/{name}", rel_source, _join(where.rel, name), entry.mode, entry.origin
-            )
-            self.found.setdefault(rel_source, match)
+            self._add(where, name, entry.mode, entry.origin)
         elif entry.kind == "dir":
             self._enter(where, name, entry, rest)
         elif rest is None or entry.kind in ("root", "broken", "error") or entry.is_dir:
             self._report(_join(where.rel_source, name), entry)
+
+    def _add(self, where: Dir, name: str, mode: int, origin: SourceId) -> None:
+        rel_source = _join(where.rel_source, name)
+        match = Match(f"{where.path}/{name}", rel_source, _join(where.rel, name), mode, origin)
+        self.found.setdefault(rel_source, match)
 
     def _enter(self, where: Dir, name: str, entry: Entry, rest: list[str] | None) -> None:
         """Into the directory `entry` (its descriptor closed here): all of it, or `rest`."""
@@ -280,7 +290,11 @@ class Walker:
             elif rest is not None:
                 return
             else:
-                found = plain(where.fd, where.folder, name, entry.stat(follow_symlinks=False))
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode):  # the walk's most common step, without an Entry
+                    self._add(where, name, st.st_mode, identity(where.folder, name, st))
+                    return
+                found = plain(where.fd, where.folder, name, st)
         except FileNotFoundError:  # gone since the directory was listed
             return
         except OSError as exc:

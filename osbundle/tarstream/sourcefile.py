@@ -87,7 +87,9 @@ def _open_folder(folder: Folder, source: StrPath) -> int:
 def open_source(source: StrPath, origin: SourceId) -> int:
     """Open the collected file without following any link and without blocking on a FIFO;
     check it is still that file. `source` names it in messages."""
-    folder_fd = open_folder(origin.folder, source)
+    folder_fd = _FOLDERS.get(origin.folder)  # open_folder's hit, inline: this runs per file
+    if folder_fd is None:
+        folder_fd = open_folder(origin.folder, source)
     try:
         fd = os.open(origin.name, OPEN_FLAGS, dir_fd=folder_fd)
     except OSError as exc:
@@ -117,6 +119,14 @@ def check_unchanged(fd: int, source: StrPath, origin: SourceId) -> None:
 
 
 def check_stat(source: StrPath, st: os.stat_result, origin: SourceId) -> None:
+    if (
+        st.st_ino == origin.ino
+        and st.st_size == origin.size
+        and st.st_mtime_ns == origin.mtime_ns
+        and st.st_ctime_ns == origin.ctime_ns
+        and st.st_dev == origin.dev
+    ):
+        return
     if st.st_size != origin.size:
         raise BuildError(
             f"{source}: size changed since the profile was collected "
@@ -124,8 +134,7 @@ def check_stat(source: StrPath, st: os.stat_result, origin: SourceId) -> None:
         )
     if st.st_mtime_ns != origin.mtime_ns:
         raise BuildError(f"{source}: modified since the profile was collected; rebuild")
-    if st.st_ino != origin.ino or st.st_dev != origin.dev or st.st_ctime_ns != origin.ctime_ns:
-        raise changed(source)
+    raise changed(source)
 
 
 def changed(source: StrPath) -> BuildError:
