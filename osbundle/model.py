@@ -92,15 +92,22 @@ class Profile:
     document: Mapping[str, Any] = field(default_factory=dict)  # the merged document (for `plan`)
 
 
-class Folder(NamedTuple):
+@dataclass(frozen=True, eq=False, slots=True)
+class Folder:
     """A directory a profile's files were collected from: `rel` (real, no link in it, "" for
-    the root itself) below `root` (the real path of the profile's or a base's directory), and
-    the device and inode it had. Read back only through these, never by a path string."""
+    the root itself) below `root` (the real path of the profile's or a base's directory), the
+    device and inode it had, and the folder it is in (None for the root). Read back only
+    through these, never by a path string.
+
+    Compared and hashed by identity (one object per directory walked): the readers' cache of
+    open folders (tarstream/sourcefile.py) is keyed by it, and `parent` lets a miss start from
+    the nearest folder already open instead of from the root."""
 
     root: str
     rel: str
     dev: int
     ino: int
+    parent: Folder | None = None
 
 
 class SourceId(NamedTuple):

@@ -44,9 +44,13 @@ MISSING = Entry("missing")
 
 def root_entry(root: str, root_fd: int) -> Entry:
     """The root as a directory entry (a descriptor of its own)."""
-    entry = open_dir(root_fd, Folder(root, "", 0, 0), ".")
-    assert entry.folder is not None
-    return entry._replace(linked=True, folder=entry.folder._replace(rel=""))
+    fd = os.open(".", DIR_FLAGS, dir_fd=root_fd)
+    try:
+        st = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return Entry("dir", linked=True, fd=fd, folder=Folder(root, "", st.st_dev, st.st_ino))
 
 
 def entry_at(root_fd: int, parent_fd: int, parent: Folder, name: str) -> Entry:
@@ -92,9 +96,8 @@ def open_dir(parent_fd: int, parent: Folder, name: str) -> Entry:
     except BaseException:
         os.close(fd)
         raise
-    return Entry(
-        "dir", fd=fd, folder=Folder(parent.root, _join(parent.rel, name), st.st_dev, st.st_ino)
-    )
+    folder = Folder(parent.root, _join(parent.rel, name), st.st_dev, st.st_ino, parent)
+    return Entry("dir", fd=fd, folder=folder)
 
 
 def follow(root_fd: int, parent: Folder, name: str) -> Entry:
@@ -108,13 +111,11 @@ def follow(root_fd: int, parent: Folder, name: str) -> Entry:
         return Entry("outside", linked=True, is_dir=os.path.isdir(real))
     parent_rel, _, leaf = real[len(root) + 1 :].rpartition("/")
     try:
-        fd = open_real(root_fd, parent_rel)
+        fd, folder = open_real(root_fd, root_of(parent), parent_rel)
         try:
             st = os.stat(leaf, dir_fd=fd, follow_symlinks=False)
             if stat.S_ISLNK(st.st_mode):  # realpath gave up on it: a loop of links
                 return Entry("broken", linked=True)
-            pst = os.fstat(fd)
-            folder = Folder(root, parent_rel, pst.st_dev, pst.st_ino)
             return plain(fd, folder, leaf, st)._replace(linked=True)
         finally:
             os.close(fd)
@@ -124,15 +125,24 @@ def follow(root_fd: int, parent: Folder, name: str) -> Entry:
         return Entry("error", linked=True, error=exc.strerror or str(exc))
 
 
-def open_real(root_fd: int, rel: str) -> int:
-    """The directory at real path `rel` below the root, opened without following links."""
-    fd = os.open(".", DIR_FLAGS, dir_fd=root_fd)
+def root_of(folder: Folder) -> Folder:
+    while folder.parent is not None:
+        folder = folder.parent
+    return folder
+
+
+def open_real(root_fd: int, root: Folder, rel: str) -> tuple[int, Folder]:
+    """The directory at real path `rel` below the root, opened without following links, and
+    its folder (chained to `root` through a folder per component)."""
+    fd, folder = os.open(".", DIR_FLAGS, dir_fd=root_fd), root
     try:
         for part in rel.split("/") if rel else ():
             child = os.open(part, DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = child
+            st = os.fstat(fd)
+            folder = Folder(root.root, _join(folder.rel, part), st.st_dev, st.st_ino, folder)
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, folder

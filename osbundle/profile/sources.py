@@ -11,7 +11,7 @@ from osbundle.diagnostics import Diagnostic, DocPath, format_doc_path
 from osbundle.gcpause import collector_paused
 from osbundle.kinds import KINDS, NAMED_KINDS, Family
 from osbundle.model import Profile, ResolvedFile, SourceSpec
-from osbundle.profile.walk import Match, Walker, split_relative
+from osbundle.profile.walk import Folders, Match, Walker, split_relative
 
 
 def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[Diagnostic, ...]]:
@@ -29,6 +29,7 @@ def _resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[
     files: list[ResolvedFile] = []
     diagnostics: list[Diagnostic] = []
     reported_kinds: set[str] = set()
+    folders: Folders = {}
     for spec in profile.entries:
         if not kinds.supported(family, spec.kind):
             if spec.kind not in reported_kinds:
@@ -36,7 +37,7 @@ def _resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[
                 message = kinds.unsupported_message(family, spec.kind)
                 diagnostics.append(spec_diagnostic(spec, message, (KINDS[spec.kind].key,)))
             continue
-        resolved, problems = resolve_spec(spec)
+        resolved, problems = resolve_spec(spec, folders)
         files.extend(resolved)
         diagnostics.extend(spec_diagnostic(spec, p) for p in problems)
         diagnostics.extend(spec_diagnostic(spec, p) for p in family_problems(family, resolved))
@@ -53,9 +54,12 @@ def spec_diagnostic(
     return Diagnostic(file, line, col, spec.yaml_path if path is None else path, message, hint)
 
 
-def resolve_spec(spec: SourceSpec) -> tuple[list[ResolvedFile], list[str]]:
+def resolve_spec(
+    spec: SourceSpec, folders: Folders | None = None
+) -> tuple[list[ResolvedFile], list[str]]:
     """The files one entry matches (sorted by source path) and its problems as messages; an
-    error of the file system is one of them, never an exception."""
+    error of the file system is one of them, never an exception. `folders`: shared by the
+    entries of one profile (walk.Folders)."""
     parts, problem = split_relative(spec.source, "source")
     dest_parts, dest_problem = split_relative(spec.dest, "dest")
     problems = [p for p in (problem, dest_problem) if p is not None]
@@ -64,7 +68,7 @@ def resolve_spec(spec: SourceSpec) -> tuple[list[ResolvedFile], list[str]]:
     if not parts:
         return [], [f"source {spec.source!r} names the profile directory itself"]
     try:
-        with Walker.at(os.fspath(spec.base_dir)) as walker:
+        with Walker.at(os.fspath(spec.base_dir), folders) as walker:
             walker.expand(parts)
     except OSError as exc:  # the base directory itself, or a descriptor limit
         return [], [f"cannot read the sources of {spec.source!r}: {exc.strerror or exc}"]

@@ -41,6 +41,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # How deep the walk goes below the root, at most: it recurses and holds one descriptor per
 # level, and a deeper tree would end in a RecursionError or EMFILE instead of a diagnostic.
 MAX_DEPTH = 128
+Folders = dict[tuple[str, str, int, int], Folder]  # (root, rel, dev, ino): the one Folder
 
 
 class Match(NamedTuple):
@@ -139,20 +140,30 @@ class Walker:
     base: str
     root: str
     root_fd: int
+    folders: Folders = field(default_factory=dict)
     found: dict[str, Match] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @classmethod
     @contextmanager
-    def at(cls, base: str) -> Iterator[Walker]:
+    def at(cls, base: str, folders: Folders | None = None) -> Iterator[Walker]:
         """A walker over `base`, its root descriptor closed at the end; OSError if it cannot
-        be opened."""
+        be opened. `folders` is shared by the walks of one profile."""
         root = os.path.realpath(base)
         fd = os.open(root, ROOT_FLAGS)
         try:
-            yield cls(base, root, fd)
+            yield cls(base, root, fd, {} if folders is None else folders)
         finally:
             os.close(fd)
+
+    def _folder(self, entry: Entry) -> Entry:
+        """`entry` holding the one Folder object of its directory in this profile, so that the
+        readers' cache, keyed by Folder, opens each directory once for all the entries."""
+        folder = entry.folder
+        if folder is None:
+            return entry
+        key = (folder.root, folder.rel, folder.dev, folder.ino)
+        return entry._replace(folder=self.folders.setdefault(key, folder))
 
     def expand(self, parts: list[str]) -> None:
         wild = next((i for i, p in enumerate(parts) if GLOB_CHARS.search(p)), None)
@@ -171,7 +182,7 @@ class Walker:
     # --- what a name is -------------------------------------------------------------------
 
     def _root_dir(self) -> Dir:
-        entry = root_entry(self.root, self.root_fd)
+        entry = self._folder(root_entry(self.root, self.root_fd))
         assert entry.folder is not None
         return Dir(entry.fd, entry.folder, self.base, "", "", ())
 
@@ -198,7 +209,7 @@ class Walker:
             if entry.kind == "dir" and len(where.stack) >= MAX_DEPTH:
                 os.close(entry.fd)
                 entry = Entry("deep")
-            below = where.child(name, entry) if entry.kind == "dir" else None
+            below = where.child(name, self._folder(entry)) if entry.kind == "dir" else None
             os.close(where.fd)
             if below is None:
                 if entry.kind == "outside" and last is not None:  # named as the file it hides
@@ -246,6 +257,9 @@ class Walker:
             self._report(_join(where.rel_source, name), entry)
 
     def _add(self, where: Dir, name: str, mode: int, origin: SourceId) -> None:
+        if origin.folder is not where.folder:  # a file reached through a link
+            key = (origin.folder.root, origin.folder.rel, origin.folder.dev, origin.folder.ino)
+            origin = origin._replace(folder=self.folders.setdefault(key, origin.folder))
         rel_source = _join(where.rel_source, name)
         match = Match(f"{where.path}/{name}", rel_source, _join(where.rel, name), mode, origin)
         self.found.setdefault(rel_source, match)
@@ -259,9 +273,9 @@ class Walker:
             elif len(where.stack) >= MAX_DEPTH:
                 self._report(_join(where.rel_source, name), Entry("deep"))
             elif rest is None:
-                self._take_dir(where.child(name, entry))
+                self._take_dir(where.child(name, self._folder(entry)))
             else:
-                self._glob(where.child(name, entry), rest)
+                self._glob(where.child(name, self._folder(entry)), rest)
         finally:
             os.close(entry.fd)
 

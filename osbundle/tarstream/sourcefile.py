@@ -9,8 +9,9 @@ inode, size, mtime, ctime) and is read exactly to its end. A directory swapped f
 or a file renamed over, is refused in the same words by every reader, naming the source.
 
 Folder descriptors are cached (at most MAX_FOLDERS, per process) so that 50,000 small files in
-a few hundred directories cost one openat each. A cached descriptor keeps its inode allocated,
-so a folder's (dev, ino) can only ever name that directory: the cache needs no invalidation.
+a few hundred directories cost one openat each. The cache is keyed by the `Folder` objects of a walk
+and checks each directory's (dev, ino) when it opens it; a cached descriptor keeps that inode
+allocated, so it can only ever be that directory: the cache needs no invalidation.
 """
 
 from __future__ import annotations
@@ -52,31 +53,52 @@ def forget_folders(*, close: bool = True) -> None:
 
 
 def open_folder(folder: Folder, source: StrPath) -> int:
-    """A descriptor of `folder`, cached; BuildError if it is not the collected directory."""
+    """A descriptor of `folder`, cached; BuildError if it is not the collected directory.
+
+    A miss opens the folders below the nearest one already open (the root, opened by its
+    path, when none is), each with O_NOFOLLOW and each checked to be the directory collected.
+    """
     fd = _FOLDERS.get(folder)
-    if fd is None:
-        fd = _open_folder(folder, source)
+    if fd is not None:
+        return fd
+    chain: list[Folder] = []
+    below: Folder | None = folder
+    while below is not None and below not in _FOLDERS:
+        chain.append(below)
+        below = below.parent
+    base = None if below is None else _FOLDERS[below]
+    opened: list[tuple[Folder, int]] = []
+    try:
+        for step in reversed(chain):
+            base = _open_step(step, base, source)
+            opened.append((step, base))
+    except BaseException:
+        for _, held in opened:
+            os.close(held)
+        raise
+    for step, held in opened:  # only now: an eviction must not close a base still in use
         if len(_FOLDERS) >= MAX_FOLDERS:
             os.close(_FOLDERS.pop(next(iter(_FOLDERS))))
-        _FOLDERS[folder] = fd
-    return fd
+        _FOLDERS[step] = held
+    assert base is not None
+    return base
 
 
-def _open_folder(folder: Folder, source: StrPath) -> int:
+def _open_step(folder: Folder, base: int | None, source: StrPath) -> int:
+    """`folder`, opened below the descriptor of its parent (`base`), or by path for a root."""
     try:
-        fd = os.open(folder.root, ROOT_FLAGS)
+        if base is None:
+            fd = os.open(folder.root, ROOT_FLAGS)
+        else:
+            fd = os.open(folder.rel.rpartition("/")[2], DIR_FLAGS, dir_fd=base)
     except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # a directory became a link or a file
+            raise changed(source) from exc
         raise open_error(source, exc) from exc
     try:
-        for part in folder.rel.split("/") if folder.rel else ():
-            child = os.open(part, DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
         st = os.fstat(fd)
     except OSError as exc:
         os.close(fd)
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # a directory became a link or a file
-            raise changed(source) from exc
         raise open_error(source, exc) from exc
     if (st.st_dev, st.st_ino) != (folder.dev, folder.ino):
         os.close(fd)

@@ -15,6 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from osbundle.model import Folder, SourceId
+from osbundle.profile.sources import resolve_sources
 from osbundle.profile.walk import (
     MAX_DEPTH,
     Match,
@@ -23,7 +24,7 @@ from osbundle.profile.walk import (
     name_problem,
     split_relative,
 )
-from tests.profile.helpers import make_files, resolve, spec
+from tests.profile.helpers import make_files, profile, resolve, spec
 
 
 def walked(base: Path | str, source: str) -> Walker:
@@ -185,25 +186,32 @@ def test_a_literal_file_is_one_match_with_the_stat_it_had(tmp_path: Path) -> Non
     make_files(tmp_path, ["a/b/c.sh"], mode=0o750)
     walker = walked(tmp_path, "a/b/c.sh")
     st_ = os.stat(tmp_path / "a" / "b" / "c.sh")
-    folder = os.stat(tmp_path / "a" / "b")
     assert walker.problems == []
-    assert walker.found == {
-        "a/b/c.sh": Match(
-            str(tmp_path / "a" / "b" / "c.sh"),
-            "a/b/c.sh",
-            "c.sh",
-            st_.st_mode,
-            SourceId(
-                Folder(os.path.realpath(tmp_path), "a/b", folder.st_dev, folder.st_ino),
-                "c.sh",
-                st_.st_dev,
-                st_.st_ino,
-                st_.st_size,
-                st_.st_mtime_ns,
-                st_.st_ctime_ns,
-            ),
-        )
-    }
+    assert list(walker.found) == ["a/b/c.sh"]
+    match = walker.found["a/b/c.sh"]
+    assert match == Match(
+        str(tmp_path / "a" / "b" / "c.sh"), "a/b/c.sh", "c.sh", st_.st_mode, match.origin
+    )
+    origin = match.origin
+    assert origin == SourceId(
+        origin.folder,
+        "c.sh",
+        st_.st_dev,
+        st_.st_ino,
+        st_.st_size,
+        st_.st_mtime_ns,
+        st_.st_ctime_ns,
+    )
+    folders = []
+    folder: Folder | None = origin.folder
+    while folder is not None:
+        folders.append((folder.root, folder.rel, folder.dev, folder.ino))
+        folder = folder.parent
+    real = os.path.realpath(tmp_path)
+    assert folders == [
+        (real, rel, os.stat(tmp_path / rel).st_dev, os.stat(tmp_path / rel).st_ino)
+        for rel in ["a/b", "a", ""]
+    ]
 
 
 def test_what_is_not_there_is_no_match_and_no_problem(tmp_path: Path) -> None:
@@ -547,3 +555,22 @@ def test_every_descriptor_the_walk_opens_is_closed(tmp_path: Path) -> None:
     for source in ["**", "a", "l/*/c.txt", "*/b/*", "a/b/c.txt", "nope/*"]:
         walk(tmp_path, source)
     assert set(os.listdir("/proc/self/fd")) == before
+
+
+def test_the_entries_of_one_profile_share_each_directory_s_folder(tmp_path: Path) -> None:
+    """One Folder object per directory for a whole profile: the readers' cache is keyed by it,
+    so a profile listing 1,000 files of one directory opens that directory once."""
+    make_files(tmp_path, ["d/a.txt", "d/b.txt", "d/e/c.txt"])
+    (tmp_path / "l.txt").symlink_to("d/b.txt")
+    files, diagnostics = resolve_sources(
+        profile(tmp_path, [spec(tmp_path, s, index=i) for i, s in enumerate(SHARED)])
+    )
+    assert diagnostics == ()
+    by_source = {f.rel_source: f.origin for f in files}
+    assert sorted(by_source) == ["d/a.txt", "d/b.txt", "d/e/c.txt", "l.txt"]
+    folders = {s: o.folder for s, o in by_source.items() if o is not None}
+    assert folders["d/a.txt"] is folders["d/b.txt"] is folders["l.txt"]
+    assert folders["d/e/c.txt"].parent is folders["d/a.txt"]
+
+
+SHARED = ["d/a.txt", "d/b.txt", "d/e", "l.txt"]
