@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from osbundle.diagnostics import DocPath
 from osbundle.kinds import Family, Kind
@@ -98,6 +98,40 @@ class Profile:
     document: Mapping[str, Any] = field(default_factory=dict)  # the merged document (for `plan`)
 
 
+@dataclass(frozen=True, eq=False, slots=True)
+class Folder:
+    """A directory a profile's files were collected from: `rel` (real, no link in it, "" for
+    the root itself) below `root` (the real path of the profile's or a base's directory), the
+    device and inode it had, and the folder it is in (None for the root). Read back only
+    through these, never by a path string.
+
+    Compared and hashed by identity (one object per directory walked): the readers' cache of
+    open folders (tarstream/sourcefile.py) is keyed by it, and `parent` lets a miss start from
+    the nearest folder already open instead of from the root."""
+
+    root: str
+    rel: str
+    dev: int
+    ino: int
+    parent: Folder | None = None
+
+
+class SourceId(NamedTuple):
+    """Which file a source is: the entry `name` of `folder`, with the identity and stat it had
+    when collected. The readers refuse any other file found there (tarstream/sourcefile.py).
+
+    Named tuples, not frozen dataclasses: one is made per collected file, at a third the cost,
+    and they are as immutable."""
+
+    folder: Folder
+    name: str
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+
 @dataclass(frozen=True, slots=True)
 class ResolvedFile:
     """One regular file a SourceSpec matched, checked to be inside its base directory."""
@@ -110,6 +144,7 @@ class ResolvedFile:
     mtime_ns: int
     executable: bool
     name: str | None = None  # a named kind's name: as written, else the file's stem
+    origin: SourceId | None = None  # where and which file it is; None only in hand-made values
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +160,13 @@ class Member:
     kind: Kind
     mode: int  # 0o644 or 0o755
     size: int
-    source: str | None = None  # the file's absolute path (ResolvedFile.abs_path)
+    source: str | None = None  # the file's absolute path (ResolvedFile.abs_path), for messages
     data: bytes | None = None
     mtime_ns: int = 0
     rendered: bool = False
     phase: Literal["pre", "post"] | None = None
     name: str | None = None
+    origin: SourceId | None = None  # set with `source`: the file to read, as collected
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,7 @@ def digest_member(top: str, member: Member) -> MemberDigest:
     if member.data is not None:
         digests = digest_bytes(member.data)
     else:
-        assert member.source is not None  # a Member has exactly one of data and source
-        digests = digest_source(member.source, member.size, member.mtime_ns)
+        assert member.source is not None
+        assert member.origin is not None
+        digests = digest_source(member.source, member.origin)
     return MemberDigest(f"{top}/{member.path}", member.size, *digests)

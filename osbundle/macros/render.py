@@ -43,6 +43,7 @@ from osbundle.macros.grammar import (
     suggestion,
     value_text,
 )
+from osbundle.model import SourceId
 from osbundle.tarstream.sourcefile import StrPath, read_whole
 
 MAX_TEMPLATE_BYTES = 16 * 1024 * 1024
@@ -86,12 +87,12 @@ def _mib(size: int) -> str:
     return f"{size // mib} MiB" if size % mib == 0 else f"{size} bytes"
 
 
-def read_template(source: StrPath, size: int, mtime_ns: int, shown: str) -> str:
+def read_template(source: StrPath, origin: SourceId, shown: str) -> str:
     """The text of a file to render, read as collected (sourcefile.py); TemplateError when it is
     larger than MAX_TEMPLATE_BYTES or not UTF-8."""
-    if size > MAX_TEMPLATE_BYTES:
+    if origin.size > MAX_TEMPLATE_BYTES:
         raise TemplateError(shown, "files to render are at most 16 MiB", "set `render: false`")
-    raw = read_whole(source, size, mtime_ns)
+    raw = read_whole(source, origin)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -31,7 +31,7 @@ from typing import Any
 
 from osbundle.errors import InputError, OsbundleError
 from osbundle.macros.grammar import SEGMENT_RE, NullValue, Scalar, line_col, namespace_problem
-from osbundle.model import Profile
+from osbundle.model import Profile, SourceId
 from osbundle.tarstream.sourcefile import read_whole
 
 MAX_SETTINGS_BYTES = 16 * 1024 * 1024
@@ -44,9 +44,12 @@ class SettingsFile:
 
     namespace: str
     shown: str  # how messages name the file
-    source: str
-    size: int  # as collected: the file must still have them when it is read
-    mtime_ns: int
+    source: str  # its path, for messages
+    origin: SourceId  # the file as collected: only that file is read
+
+    @property
+    def size(self) -> int:
+        return self.origin.size
 
 
 @dataclass(frozen=True)
@@ -128,9 +131,7 @@ def read_settings(file: SettingsFile) -> dict[str, Scalar]:
     be read or changed since it was collected) otherwise."""
     if file.size > MAX_SETTINGS_BYTES:
         raise SettingsError(file.shown, "settings file is larger than 16 MiB")
-    return parse_settings(
-        file.namespace, read_whole(file.source, file.size, file.mtime_ns), file.shown
-    )
+    return parse_settings(file.namespace, read_whole(file.source, file.origin), file.shown)
 
 
 def parse_settings(namespace: str, raw: bytes, display: str) -> dict[str, Scalar]:

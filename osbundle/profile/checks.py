@@ -19,9 +19,15 @@ from osbundle.kinds import RENDERED_KINDS, render_format
 from osbundle.macros.grammar import MACRO_RE, RenderError, Scalar, find_macros, suggestion
 from osbundle.macros.render import RenderBudget, TemplateError, read_template, render_text
 from osbundle.macros.settings import SettingsFile, SettingsProblem, macro_table
-from osbundle.model import Profile, ResolvedFile
+from osbundle.model import Profile, ResolvedFile, SourceId
 from osbundle.profile.load import Locate
 from osbundle.profile.sources import spec_diagnostic
+
+
+def collected(rf: ResolvedFile) -> SourceId:
+    """The file a resolved file was found to be (every file the walk resolves has one)."""
+    assert rf.origin is not None, "resolved files come from profile.sources"
+    return rf.origin
 
 
 def shown_path(rf: ResolvedFile) -> str:
@@ -75,7 +81,7 @@ def _unattend_names(
 
 def settings_file(rf: ResolvedFile, shown: str) -> SettingsFile:
     """A resolved settings file as the macro table reads it; `shown` names it in messages."""
-    return SettingsFile(rf.name or "", shown, rf.abs_path, rf.size, rf.mtime_ns)
+    return SettingsFile(rf.name or "", shown, rf.abs_path, collected(rf))
 
 
 def _settings_diagnostic(rf: ResolvedFile, problem: SettingsProblem) -> Diagnostic:
@@ -94,7 +100,7 @@ def _rendering(
     build does refuses first."""
     shown = shown_path(rf)
     try:
-        text = read_template(rf.abs_path, rf.size, rf.mtime_ns, shown)
+        text = read_template(rf.abs_path, collected(rf), shown)
     except TemplateError as exc:
         yield spec_diagnostic(rf.spec, f"{rf.rel_source!r}: {exc.message}", hint=exc.hint)
         return

@@ -20,7 +20,7 @@ from osbundle.macros.grammar import find_macros
 from osbundle.macros.render import TemplateError, read_template
 from osbundle.macros.settings import macro_table
 from osbundle.model import ResolvedFile
-from osbundle.profile.checks import settings_file
+from osbundle.profile.checks import collected, settings_file
 from osbundle.profile.load import load_profile
 from osbundle.profile.sources import resolve_sources
 from osbundle.profile.walk import literal_pattern
@@ -162,7 +162,7 @@ def disable_unresolvable_rendering(target: Path, draft: Draft) -> None:
 def unrenderable(rf: ResolvedFile, defined: Collection[str]) -> str | None:
     """Why the file cannot be rendered as it is, or None."""
     try:
-        text = read_template(rf.abs_path, rf.size, rf.mtime_ns, rf.rel_source)
+        text = read_template(rf.abs_path, collected(rf), rf.rel_source)
     except TemplateError as exc:
         return exc.message
     unknown = sorted({m.name for m in find_macros(text)} - set(defined))

@@ -8,9 +8,10 @@ from collections.abc import Iterable, Sequence
 
 from osbundle import kinds, model, names
 from osbundle.diagnostics import Diagnostic, DocPath, format_doc_path
+from osbundle.gcpause import collector_paused
 from osbundle.kinds import KINDS, NAMED_KINDS, Family
 from osbundle.model import METADATA, TRAILERS, Profile, ResolvedFile, SourceSpec
-from osbundle.profile.walk import Match, Walker, split_relative
+from osbundle.profile.walk import Folders, Match, Walker, split_relative
 
 
 def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[Diagnostic, ...]]:
@@ -20,11 +21,16 @@ def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[D
     profile directory, sources matching nothing, non-regular files, family rules, bundle
     paths a reader or the target refuses (`osbundle/names.py`), collisions.
     """
+    with collector_paused():  # one record per file, none in a cycle: see gcpause.py
+        return _resolve_sources(profile)
+
+
+def _resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[Diagnostic, ...]]:
     family = profile.os.family
     files: list[ResolvedFile] = []
     diagnostics: list[Diagnostic] = []
     reported_kinds: set[str] = set()
-    realpaths: dict[str, str] = {}
+    folders: Folders = {}
     for spec in profile.entries:
         if not kinds.supported(family, spec.kind):
             if spec.kind not in reported_kinds:
@@ -32,7 +38,7 @@ def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[D
                 message = kinds.unsupported_message(family, spec.kind)
                 diagnostics.append(spec_diagnostic(spec, message, (KINDS[spec.kind].key,)))
             continue
-        resolved, problems = resolve_spec(spec, realpaths)
+        resolved, problems = resolve_spec(spec, folders)
         files.extend(resolved)
         diagnostics.extend(spec_diagnostic(spec, p) for p in problems)
         diagnostics.extend(spec_diagnostic(spec, p) for p in family_problems(family, resolved))
@@ -52,12 +58,11 @@ def spec_diagnostic(
 
 
 def resolve_spec(
-    spec: SourceSpec, realpaths: dict[str, str] | None = None
+    spec: SourceSpec, folders: Folders | None = None
 ) -> tuple[list[ResolvedFile], list[str]]:
-    """The files one entry matches (sorted by source path) and its problems as messages.
-
-    `realpaths` caches directory real paths across the entries of one profile.
-    """
+    """The files one entry matches (sorted by source path) and its problems as messages; an
+    error of the file system is one of them, never an exception. `folders`: shared by the
+    entries of one profile (walk.Folders)."""
     parts, problem = split_relative(spec.source, "source")
     dest_parts, dest_problem = split_relative(spec.dest, "dest")
     problems = [p for p in (problem, dest_problem) if p is not None]
@@ -65,11 +70,11 @@ def resolve_spec(
         return [], problems
     if not parts:
         return [], [f"source {spec.source!r} names the profile directory itself"]
-    base = os.fspath(spec.base_dir)
-    cache = realpaths if realpaths is not None else {}
-    walker = Walker(base, "", cache)
-    walker.base_real = walker.realpath(base)
-    walker.expand(parts)
+    try:
+        with Walker.at(os.fspath(spec.base_dir), folders) as walker:
+            walker.expand(parts)
+    except OSError as exc:  # the base directory itself, or a descriptor limit
+        return [], [f"cannot read the sources of {spec.source!r}: {exc.strerror or exc}"]
     if not walker.found and not walker.problems:
         return [], [f"source {spec.source!r} matches no file"]
     prefix = "/".join([KINDS[spec.kind].directory, *dest_parts]) + "/"
@@ -86,10 +91,11 @@ def _resolved(spec: SourceSpec, match: Match, prefix: str) -> ResolvedFile:
         match.abs_path,
         match.rel_source,
         prefix + match.rel,
-        match.size,
-        match.mtime_ns,
+        match.origin.size,
+        match.origin.mtime_ns,
         bool(match.mode & 0o111),
         name,
+        match.origin,
     )
 
 

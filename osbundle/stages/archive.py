@@ -134,7 +134,6 @@ def add_member(writer: BundleWriter, top: str, member: Member) -> MemberDigest:
     name = f"{top}/{member.path}"
     if member.data is not None:
         return writer.add_bytes(name, member.data, mode=member.mode)
-    assert member.source is not None  # a Member has exactly one of data and source
-    return writer.add_file(
-        name, member.source, size=member.size, mode=member.mode, mtime_ns=member.mtime_ns
-    )
+    assert member.source is not None
+    assert member.origin is not None
+    return writer.add_file(name, member.source, member.origin, mode=member.mode)

@@ -26,4 +26,5 @@ def member_for(resolved: ResolvedFile) -> Member:
         rendered=spec.render and info.rendered,
         phase=spec.phase,
         name=resolved.name,
+        origin=resolved.origin,
     )

@@ -49,13 +49,10 @@ def macro_values(profile: Profile, members: Sequence[Member]) -> dict[str, Scala
 
 
 def settings_file(profile: Profile, member: Member) -> SettingsFile:
-    assert member.source is not None  # settings members are never rendered
+    assert member.source is not None
+    assert member.origin is not None
     return SettingsFile(
-        member.name or "",
-        display_path(profile, member),
-        member.source,
-        member.size,
-        member.mtime_ns,
+        member.name or "", display_path(profile, member), member.source, member.origin
     )
 
 
@@ -66,8 +63,9 @@ def render_member(
     budget: RenderBudget | None = None,
 ) -> Member:
     assert member.source is not None
+    assert member.origin is not None
     shown = display_path(profile, member)
-    text = read_template(member.source, member.size, member.mtime_ns, shown)
+    text = read_template(member.source, member.origin, shown)
     fmt = render_format(profile.os.family, member.kind, member.path)
     data = render_text(text, values, fmt, shown, budget).encode("utf-8")
     return replace(member, data=data, source=None, size=len(data), rendered=True)

@@ -11,6 +11,7 @@ import os
 
 import xxhash
 
+from osbundle.model import SourceId
 from osbundle.tarstream.sourcefile import (
     StrPath,
     check_unchanged,
@@ -28,11 +29,12 @@ def digest_bytes(data: bytes | memoryview) -> tuple[str, str]:
     return hashlib.sha256(data).hexdigest(), xxhash.xxh3_128_hexdigest(data)
 
 
-def digest_source(source: StrPath, size: int, mtime_ns: int) -> tuple[str, str]:
-    """(sha256, xxh3-128) of a source file that must still have `size` and `mtime_ns`."""
+def digest_source(source: StrPath, origin: SourceId) -> tuple[str, str]:
+    """(sha256, xxh3-128) of a source file that must still be the one collected as `origin`."""
     sha256, xxh = hashlib.sha256(), xxhash.xxh3_128()
+    size = origin.size
     view = memoryview(bytearray(min(size, CHUNK) + 1))
-    fd = open_source(source, size, mtime_ns)
+    fd = open_source(source, origin)
     try:
         remaining, probed = size, False
         while remaining:
@@ -43,7 +45,7 @@ def digest_source(source: StrPath, size: int, mtime_ns: int) -> tuple[str, str]:
             remaining -= n
         if not probed and read_probe(fd, source):
             raise grew(source, size)
-        check_unchanged(fd, source, size, mtime_ns)
+        check_unchanged(fd, source, origin)
     finally:
         os.close(fd)
     return sha256.hexdigest(), xxh.hexdigest()

@@ -29,7 +29,12 @@ from osbundle.interrupts import release_all
 from osbundle.model import Member, MemberDigest
 from osbundle.tarstream.digest import digest_bytes
 from osbundle.tarstream.header import BLOCK, HeaderEncoder, pad_length
-from osbundle.tarstream.sourcefile import check_unchanged, open_source, read_exactly
+from osbundle.tarstream.sourcefile import (
+    check_unchanged,
+    forget_folders,
+    open_source,
+    read_exactly,
+)
 
 SMALL_FILE = 256 << 10  # files up to this size go to the readers; larger ones stream in-process
 SLOT_TAR = 1 << 20  # tar bytes of one batch at most
@@ -225,6 +230,7 @@ class ReaderPool:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
             _close_inherited(keep=(requests, replies))
+            forget_folders(close=False)  # closed just now: this reader opens its own
             while request := _read_exactly(requests, _REQUEST.size):
                 (index,) = _REQUEST.unpack(request)
                 _write_all(replies, self._fill(self._batches[index], encoder))
@@ -258,15 +264,16 @@ def _encode(
     tar: memoryview, pos: int, top: str, member: Member, encoder: HeaderEncoder
 ) -> tuple[int, bytes]:
     """Header, data and padding of one member at `tar[pos:]`; the end and its hex digests."""
-    source, size = member.source, member.size
-    assert source is not None  # plan_batches takes files only
+    source, size, origin = member.source, member.size, member.origin
+    assert source is not None
+    assert origin is not None
     header = encoder.encode(f"{top}/{member.path}", size, member.mode)
     tar[pos : pos + len(header)] = header
     pos += len(header)
-    fd = open_source(source, size, member.mtime_ns)
+    fd = open_source(source, origin)
     try:
         read_exactly(fd, source, tar[pos : pos + size + 1], size)
-        check_unchanged(fd, source, size, member.mtime_ns)
+        check_unchanged(fd, source, origin)
     finally:
         os.close(fd)
     data = tar[pos : pos + size]

@@ -18,7 +18,7 @@ from typing import Literal
 import xxhash
 
 from osbundle.errors import BuildError, Cancelled
-from osbundle.model import ByteSink, Compression, MemberDigest
+from osbundle.model import ByteSink, Compression, MemberDigest, SourceId
 from osbundle.tarstream.deflate import BLOCK_SIZE, GzipBlockWriter, spec_for
 from osbundle.tarstream.digest import digest_bytes, read_probe
 from osbundle.tarstream.header import BLOCK, RECORD, HeaderEncoder, pad_length
@@ -93,13 +93,13 @@ class BundleWriter:
         if self._state != "closed":
             self.abort()
 
-    def add_file(
-        self, name: str, source: StrPath, *, size: int, mode: int, mtime_ns: int
-    ) -> MemberDigest:
-        """Stream the regular file `source` as member `name`; it must still have `size` and
-        `mtime_ns` (checked before and after reading it, and by reading exactly to its end)."""
+    def add_file(self, name: str, source: StrPath, origin: SourceId, *, mode: int) -> MemberDigest:
+        """Stream the file collected as `origin` (named `source` in messages) as member `name`;
+        it must still be that file, unchanged (checked before and after reading it, and by
+        reading exactly to its end)."""
+        size = origin.size
         header = self._begin_member(name, size, mode)
-        fd = open_source(source, size, mtime_ns)
+        fd = open_source(source, origin)
         try:
             if size > BLOCK_SIZE:
                 advise_sequential(fd, source)
@@ -111,7 +111,7 @@ class BundleWriter:
                 sha256, xxh, probed = self._stream_fd(fd, source, size)
                 if not probed and read_probe(fd, source):
                     raise grew(source, size)
-            check_unchanged(fd, source, size, mtime_ns)
+            check_unchanged(fd, source, origin)
             self._put(_ZEROS[: pad_length(size)])
         except BaseException:
             self._state = "failed"  # part of the member is out: the tar stream is broken

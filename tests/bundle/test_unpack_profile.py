@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -81,8 +80,8 @@ def test_source_and_dest_land_the_file_on_its_bundle_path(kind_dir: str, parts: 
         item = located(path, kind, [path.split("/")])
         source_parts, problem = split_relative(item["source"], "source")
         assert problem is None
-        walker = Walker(tmp, os.path.realpath(tmp))
-        walker.expand(source_parts)
+        with Walker.at(tmp) as walker:
+            walker.expand(source_parts)
         assert not walker.problems
         [match] = walker.found.values()
         landed = "/".join(p for p in (kind_dir, item.get("dest", ""), match.rel) if p)

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator
 from osbundle.bundle.verify import verify_bundle
 from osbundle.errors import BundleError
 from tests import bundle_factory as bf
+from tests.origins import collected
 
 
 def test_good_bundle_verifies(tmp_path: Path) -> None:
@@ -113,10 +114,7 @@ def test_bundle_writer_output_verifies(tmp_path: Path) -> None:
         for m in members:
             source = tmp_path / m.path.replace("/", "_")
             source.write_bytes(m.data)
-            st = source.stat()
-            writer.add_file(
-                f"{bf.TOP}/{m.path}", source, size=st.st_size, mode=m.mode, mtime_ns=st.st_mtime_ns
-            )
+            writer.add_file(f"{bf.TOP}/{m.path}", source, collected(source), mode=m.mode)
         writer.add_bytes(f"{bf.TOP}/metadata.json", metadata, mode=0o644)
         pairs = [(m.path, m.data) for m in members] + [("metadata.json", metadata)]
         writer.add_bytes(f"{bf.TOP}/SHA256SUMS", bf.sums_file(pairs), mode=0o644)

@@ -20,6 +20,7 @@ from osbundle.macros.settings import (
 )
 from osbundle.model import OsSpec, Profile
 from tests.macros.strategies import SEGMENT
+from tests.origins import collected
 
 # --- predefined values -------------------------------------------------------------------------
 
@@ -85,8 +86,7 @@ def write(tmp_path: Path, content: str | bytes) -> Path:
 
 def settings_file(namespace: str, path: Path, shown: str) -> SettingsFile:
     """The file as a profile's sources would have matched it."""
-    st = path.stat()
-    return SettingsFile(namespace, shown, str(path), st.st_size, st.st_mtime_ns)
+    return SettingsFile(namespace, shown, str(path), collected(path))
 
 
 def load_settings(namespace: str, path: Path, shown: str) -> dict[str, Scalar]:

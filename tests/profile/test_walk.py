@@ -14,16 +14,25 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from osbundle.profile.walk import Match, Walker, literal_pattern, name_problem, split_relative
-from tests.profile.helpers import make_files, resolve, spec
+from osbundle.model import Folder, SourceId
+from osbundle.profile.sources import resolve_sources
+from osbundle.profile.walk import (
+    MAX_DEPTH,
+    Match,
+    Walker,
+    literal_pattern,
+    name_problem,
+    split_relative,
+)
+from tests.profile.helpers import make_files, profile, resolve, spec
 
 
 def walked(base: Path | str, source: str) -> Walker:
     """A Walker over `base` that has expanded `source`."""
     parts, problem = split_relative(source, "source")
     assert problem is None
-    walker = Walker(str(base), os.path.realpath(base))
-    walker.expand(parts)
+    with Walker.at(str(base)) as walker:
+        walker.expand(parts)
     return walker
 
 
@@ -178,16 +187,31 @@ def test_a_literal_file_is_one_match_with_the_stat_it_had(tmp_path: Path) -> Non
     walker = walked(tmp_path, "a/b/c.sh")
     st_ = os.stat(tmp_path / "a" / "b" / "c.sh")
     assert walker.problems == []
-    assert walker.found == {
-        "a/b/c.sh": Match(
-            str(tmp_path / "a" / "b" / "c.sh"),
-            "a/b/c.sh",
-            "c.sh",
-            st_.st_size,
-            st_.st_mtime_ns,
-            st_.st_mode,
-        )
-    }
+    assert list(walker.found) == ["a/b/c.sh"]
+    match = walker.found["a/b/c.sh"]
+    assert match == Match(
+        str(tmp_path / "a" / "b" / "c.sh"), "a/b/c.sh", "c.sh", st_.st_mode, match.origin
+    )
+    origin = match.origin
+    assert origin == SourceId(
+        origin.folder,
+        "c.sh",
+        st_.st_dev,
+        st_.st_ino,
+        st_.st_size,
+        st_.st_mtime_ns,
+        st_.st_ctime_ns,
+    )
+    folders = []
+    folder: Folder | None = origin.folder
+    while folder is not None:
+        folders.append((folder.root, folder.rel, folder.dev, folder.ino))
+        folder = folder.parent
+    real = os.path.realpath(tmp_path)
+    assert folders == [
+        (real, rel, os.stat(tmp_path / rel).st_dev, os.stat(tmp_path / rel).st_ino)
+        for rel in ["a/b", "a", ""]
+    ]
 
 
 def test_what_is_not_there_is_no_match_and_no_problem(tmp_path: Path) -> None:
@@ -337,12 +361,12 @@ def test_an_unreadable_directory_is_a_problem(
 ) -> None:
     make_files(tmp_path, ["d/x.txt", "e/y.txt"])
     real_scandir = os.scandir
-    refused = {str(tmp_path / "d"), str(tmp_path)}
+    refused = {os.stat(tmp_path / "d").st_ino, os.stat(tmp_path).st_ino}
 
-    def scandir(path: str) -> Iterator[os.DirEntry[str]]:
-        if str(path) in refused:
+    def scandir(fd: int) -> Iterator[os.DirEntry[str]]:  # the walk lists descriptors
+        if os.fstat(fd).st_ino in refused:
             raise PermissionError(13, "Permission denied")
-        return real_scandir(path)
+        return real_scandir(fd)
 
     monkeypatch.setattr(os, "scandir", scandir)  # what walk.py calls
     assert walk(tmp_path, "d") == ({}, ["cannot read directory 'd': Permission denied"])
@@ -361,16 +385,23 @@ def test_a_directory_without_read_permission_is_a_problem(tmp_path: Path) -> Non
     assert (found, problems) == ({}, ["cannot read directory 'd': Permission denied"])
 
 
-def test_walkers_of_one_profile_share_real_paths(tmp_path: Path) -> None:
-    make_files(tmp_path, ["d/x.txt"])
-    shared: dict[str, str] = {}
-    first = Walker(str(tmp_path), os.path.realpath(tmp_path), shared)
-    first.expand(["d", "*"])
-    assert shared[str(tmp_path / "d")] == os.path.realpath(tmp_path / "d")
-    shared[str(tmp_path / "d")] = "/somewhere/else"  # what the first walk saw is what counts
-    second = Walker(str(tmp_path), os.path.realpath(tmp_path), shared)
-    second.expand(["d", "*"])
-    assert second.problems == ["'d' resolves outside the profile directory"]
+def test_plain_directories_are_walked_by_descriptor_not_by_real_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a symlink is resolved by path (then re-opened from the root); a plain directory is
+    opened from its parent's descriptor. (This replaces a test of the real-path cache the walk
+    shared between the entries of a profile: a path string trusted once seen, which is the
+    design issue #9 item 5 removes.)"""
+    make_files(tmp_path, ["d/e/x.txt"])
+
+    def no_realpath(path: str) -> str:
+        raise AssertionError(f"realpath({path!r})")
+
+    with Walker.at(str(tmp_path)) as walker:
+        monkeypatch.setattr(os.path, "realpath", no_realpath)
+        walker.expand(["d", "**"])
+    assert list(walker.found) == ["d/e/x.txt"]
+    assert walker.found["d/e/x.txt"].origin.folder.rel == "d/e"
 
 
 # --- properties ----------------------------------------------------------------------------
@@ -460,3 +491,86 @@ def test_without_links_every_regular_file_is_found_once(names: set[str], last: s
         assert walk(base, f"**/{last}") == (named, [])
         below_a = {n: n for n in on_disk if n == "a" or n.startswith("a/")}
         assert walk(base, "a") == (below_a, [])
+
+
+# --- links met one level below a prefix, and loops through plain parents (issue #9 notes) ----
+
+
+def test_a_glob_below_a_prefix_does_not_pass_through_a_link_to_the_profile_directory(
+    tmp_path: Path,
+) -> None:
+    """`a/*/x.txt` with `a/up -> ..`: the glob used to walk the whole profile again through
+    `up` (shipping `a/up/x.txt`, the root's x.txt) where `**` calls the same link a problem."""
+    make_files(tmp_path, ["x.txt", "a/b/x.txt"])
+    (tmp_path / "a" / "up").symlink_to("..")
+    assert resolve(tmp_path, spec(tmp_path, "a/*/x.txt")) == (
+        ["custom/files/b/x.txt"],
+        ["'a/up' is the profile directory itself"],
+    )
+    assert resolve(tmp_path, spec(tmp_path, "a/*/*")) == (
+        ["custom/files/b/x.txt"],
+        ["'a/up' is the profile directory itself"],
+    )
+
+
+def test_a_link_to_a_plain_parent_directory_is_a_loop_where_it_is_met(tmp_path: Path) -> None:
+    """`top/a/b/up -> ..` (top/a, walked as a plain directory): the loop is reported at `up`,
+    not one level later after every file below `top/a` was taken a second time through it."""
+    make_files(tmp_path, ["top/a/b/f.txt", "top/a/g.txt"])
+    (tmp_path / "top" / "a" / "b" / "up").symlink_to("..")
+    assert resolve(tmp_path, spec(tmp_path, "top")) == (
+        ["custom/files/top/a/b/f.txt", "custom/files/top/a/g.txt"],
+        ["'top/a/b/up' is a symlink loop"],
+    )
+    assert resolve(tmp_path, spec(tmp_path, "top/**/f.txt")) == (
+        ["custom/files/a/b/f.txt"],
+        ["'top/a/b/up' is a symlink loop"],
+    )
+
+
+def test_a_link_to_a_directory_holding_the_walk_is_a_loop(tmp_path: Path) -> None:
+    make_files(tmp_path, ["top/a/b/f.txt"])
+    (tmp_path / "top" / "a" / "b" / "up2").symlink_to("../..")
+    assert resolve(tmp_path, spec(tmp_path, "top/a")) == (
+        ["custom/files/a/b/f.txt"],
+        ["'top/a/b/up2' is a symlink loop"],
+    )
+
+
+def test_a_deep_tree_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*["d"] * (MAX_DEPTH + 5))
+    deep.mkdir(parents=True)
+    (deep / "f.txt").write_bytes(b"")
+    found, problems = walk(tmp_path, "d")
+    assert found == {}
+    assert len(problems) == 1
+    assert problems[0].endswith(f"is nested more than {MAX_DEPTH} directories deep")
+
+
+def test_every_descriptor_the_walk_opens_is_closed(tmp_path: Path) -> None:
+    make_files(tmp_path, ["a/b/c.txt", "a/d/e.txt", "x/y.txt"])
+    (tmp_path / "l").symlink_to("a")
+    (tmp_path / "a" / "b" / "up").symlink_to("..")
+    before = set(os.listdir("/proc/self/fd"))
+    for source in ["**", "a", "l/*/c.txt", "*/b/*", "a/b/c.txt", "nope/*"]:
+        walk(tmp_path, source)
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
+def test_the_entries_of_one_profile_share_each_directory_s_folder(tmp_path: Path) -> None:
+    """One Folder object per directory for a whole profile: the readers' cache is keyed by it,
+    so a profile listing 1,000 files of one directory opens that directory once."""
+    make_files(tmp_path, ["d/a.txt", "d/b.txt", "d/e/c.txt"])
+    (tmp_path / "l.txt").symlink_to("d/b.txt")
+    files, diagnostics = resolve_sources(
+        profile(tmp_path, [spec(tmp_path, s, index=i) for i, s in enumerate(SHARED)])
+    )
+    assert diagnostics == ()
+    by_source = {f.rel_source: f.origin for f in files}
+    assert sorted(by_source) == ["d/a.txt", "d/b.txt", "d/e/c.txt", "l.txt"]
+    folders = {s: o.folder for s, o in by_source.items() if o is not None}
+    assert folders["d/a.txt"] is folders["d/b.txt"] is folders["l.txt"]
+    assert folders["d/e/c.txt"].parent is folders["d/a.txt"]
+
+
+SHARED = ["d/a.txt", "d/b.txt", "d/e", "l.txt"]

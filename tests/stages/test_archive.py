@@ -24,6 +24,7 @@ from osbundle.tarstream import readers
 from osbundle.tarstream.header import HeaderEncoder
 from osbundle.tarstream.writer import ArchiveResult
 from tests.fakes import FakeClock
+from tests.origins import collected
 
 EPOCH = 1700000000
 PROFILE = Profile(
@@ -54,8 +55,10 @@ class Recorder(NullObserver):
 def file_member(root: Path, path: str, data: bytes, *, mode: int = FILE_MODE) -> Member:
     source = root / path.replace("/", "_")
     source.write_bytes(data)
-    mtime_ns = source.stat().st_mtime_ns
-    return Member(path, "file", mode, len(data), source=str(source), mtime_ns=mtime_ns)
+    origin = collected(source)
+    return Member(
+        path, "file", mode, len(data), source=str(source), mtime_ns=origin.mtime_ns, origin=origin
+    )
 
 
 def data_member(path: str, data: bytes) -> Member:

@@ -23,6 +23,7 @@ from osbundle.profile.validate import load_checked_profile
 from osbundle.stages.collect import collect
 from osbundle.stages.render import render
 from tests.factory import make_profile
+from tests.origins import collected
 
 
 def profile_at(
@@ -53,6 +54,7 @@ def member(root: Path, rel: str, data: bytes, kind: Any, bundle_path: str, **kw:
         size=info.st_size,
         source=str(path),
         mtime_ns=info.st_mtime_ns,
+        origin=collected(path),
         **kw,
     )
 
@@ -221,6 +223,7 @@ def test_sources_over_16_mib_are_refused(named: Path) -> None:
         source=str(big),
         mtime_ns=info.st_mtime_ns,
         rendered=True,
+        origin=collected(big),
     )
     with pytest.raises(
         RenderError, match=r"^profiles/p/scripts/big\.sh: files to render are at most 16 MiB"

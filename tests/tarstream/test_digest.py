@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from osbundle.errors import BuildError
+from osbundle.model import SourceId
 from osbundle.tarstream.digest import CHUNK, digest_bytes, digest_source
 from osbundle.tarstream.sourcefile import StrPath, open_source
+from tests.origins import collected
 
 SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 3 * CHUNK + 17]
 
@@ -47,8 +49,12 @@ def test_digest_bytes_is_sha256_and_xxh3_128_in_hex() -> None:
 def test_digest_source_is_digest_bytes_of_the_file(tmp_path: Path, size: int) -> None:
     data = os.urandom(size)
     path = tmp_path / "f"
-    assert digest_source(path, *write(path, data)) == digest_bytes(data) == expected(data)
-    assert digest_source(str(path), size, path.stat().st_mtime_ns) == expected(data)
+    assert (
+        digest_source(path, collected(path, *write(path, data)))
+        == digest_bytes(data)
+        == expected(data)
+    )
+    assert digest_source(str(path), collected(path)) == expected(data)
 
 
 def test_a_file_grown_before_it_is_opened_is_refused(tmp_path: Path) -> None:
@@ -58,7 +64,7 @@ def test_a_file_grown_before_it_is_opened_is_refused(tmp_path: Path) -> None:
     os.utime(path, ns=(mtime, mtime))  # the same mtime: the size tells
     with pytest.raises(BuildError, match=r"f: size changed since the profile was collected "
                        r"\(3 -> 4 bytes\); rebuild"):  # fmt: skip
-        digest_source(path, size, mtime)
+        digest_source(path, collected(path, size, mtime))
 
 
 def test_a_file_rewritten_in_place_is_refused(tmp_path: Path) -> None:
@@ -67,7 +73,7 @@ def test_a_file_rewritten_in_place_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"xyz")
     os.utime(path, ns=(mtime, mtime + 10**9))
     with pytest.raises(BuildError, match="f: modified since the profile was collected"):
-        digest_source(path, size, mtime)
+        digest_source(path, collected(path, size, mtime))
 
 
 def change_once_opened(
@@ -76,8 +82,8 @@ def change_once_opened(
     """The file changes right after digest_source opened and checked it, its mtime restored:
     only the read itself can tell."""
 
-    def open_then_change(source: StrPath, size: int, mtime_ns: int) -> int:
-        fd = open_source(source, size, mtime_ns)
+    def open_then_change(source: StrPath, origin: SourceId) -> int:
+        fd = open_source(source, origin)
         st = path.stat()
         change(path)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -100,7 +106,7 @@ def test_a_file_that_grows_while_it_is_read_is_grew(
     size, mtime = write(path, os.urandom(size))
     change_once_opened(monkeypatch, path, append)
     with pytest.raises(BuildError, match=rf"f: file grew while it was read \(more than {size} "):
-        digest_source(path, size, mtime)
+        digest_source(path, collected(path, size, mtime))
 
 
 @pytest.mark.parametrize(("size", "left"), [(10, 4), (10, 0), (CHUNK + 10, CHUNK + 2)])
@@ -113,7 +119,7 @@ def test_a_file_that_shrinks_while_it_is_read_is_shrank(
     with pytest.raises(
         BuildError, match=rf"f: file shrank while it was read \(end of file after {left} of {size}"
     ):
-        digest_source(path, size, mtime)
+        digest_source(path, collected(path, size, mtime))
 
 
 def test_a_symlink_is_refused(tmp_path: Path) -> None:
@@ -122,7 +128,7 @@ def test_a_symlink_is_refused(tmp_path: Path) -> None:
     link = tmp_path / "link"
     link.symlink_to(target)
     with pytest.raises(BuildError, match="link: is a symbolic link, not a regular file"):
-        digest_source(link, size, mtime)
+        digest_source(link, collected(link, size, mtime))
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
@@ -135,7 +141,7 @@ def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
 
     def attempt() -> None:
         try:
-            outcome.append(digest_source(fifo, 0, mtime))
+            outcome.append(digest_source(fifo, collected(fifo, 0, mtime)))
         except BaseException as exc:  # the test inspects it below
             outcome.append(exc)
         finally:
@@ -151,7 +157,7 @@ def test_a_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
 
 def test_a_missing_file_is_a_build_error(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match=r"cannot open .*gone"):
-        digest_source(tmp_path / "gone", 0, 0)
+        digest_source(tmp_path / "gone", collected(tmp_path / "gone"))
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -159,4 +165,4 @@ def test_a_missing_file_is_a_build_error(tmp_path: Path) -> None:
 def test_any_bytes(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "any"
     assert digest_bytes(data) == expected(data)
-    assert digest_source(path, *write(path, data)) == expected(data)
+    assert digest_source(path, collected(path, *write(path, data))) == expected(data)

@@ -23,6 +23,7 @@ from osbundle.errors import BuildError, Cancelled
 from osbundle.model import MemberDigest
 from osbundle.tarstream.deflate import BLOCK_SIZE
 from osbundle.tarstream.writer import PROGRESS_STEP, ArchiveResult, BundleWriter
+from tests.origins import collected
 
 MTIME = 315532800
 component = st.text(
@@ -58,10 +59,7 @@ def build(
     out = io.BytesIO()
     with BundleWriter(out, mtime=MTIME, compression=compression, threads=threads, **kwargs) as w:  # type: ignore[arg-type]
         for name in sorted(files, key=lambda n: n.encode()):
-            st_ = (root / "src" / name).stat()
-            w.add_file(
-                name, root / "src" / name, size=st_.st_size, mode=0o644, mtime_ns=st_.st_mtime_ns
-            )
+            w.add_file(name, root / "src" / name, collected(root / "src" / name), mode=0o644)
         result = w.close()
     return out.getvalue(), result
 
@@ -169,8 +167,7 @@ def writer_with(tmp_path: Path, **kwargs: Callable[..., object]) -> tuple[Bundle
 
 
 def add(w: BundleWriter, path: Path) -> MemberDigest:
-    st_ = path.stat()
-    return w.add_file("p/f", path, size=st_.st_size, mode=0o644, mtime_ns=st_.st_mtime_ns)
+    return w.add_file("p/f", path, collected(path), mode=0o644)
 
 
 def test_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
@@ -178,7 +175,7 @@ def test_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     w, _ = writer_with(tmp_path)
     with w, pytest.raises(BuildError, match="not a regular file"):
-        w.add_file("p/f", fifo, size=0, mode=0o644, mtime_ns=fifo.stat().st_mtime_ns)
+        w.add_file("p/f", fifo, collected(fifo), mode=0o644)
 
 
 def test_symlink_and_directory_are_refused(tmp_path: Path) -> None:
@@ -187,9 +184,9 @@ def test_symlink_and_directory_are_refused(tmp_path: Path) -> None:
     w, _ = writer_with(tmp_path)
     with w:
         with pytest.raises(BuildError, match="symbolic link"):
-            w.add_file("p/l", tmp_path / "link", size=4, mode=0o644, mtime_ns=0)
+            w.add_file("p/l", tmp_path / "link", collected(tmp_path / "link"), mode=0o644)
         with pytest.raises(BuildError, match="not a regular file"):
-            w.add_file("p/d", tmp_path, size=0, mode=0o644, mtime_ns=0)
+            w.add_file("p/d", tmp_path, collected(tmp_path), mode=0o644)
 
 
 def test_changed_size_fails_before_writing_and_leaves_writer_usable(tmp_path: Path) -> None:
@@ -198,9 +195,9 @@ def test_changed_size_fails_before_writing_and_leaves_writer_usable(tmp_path: Pa
     w, out = writer_with(tmp_path)
     with w:
         with pytest.raises(BuildError, match="size changed"):
-            w.add_file("p/f", src, size=4, mode=0o644, mtime_ns=src.stat().st_mtime_ns)
+            w.add_file("p/f", src, collected(src, size=4), mode=0o644)
         with pytest.raises(BuildError, match="modified since"):
-            w.add_file("p/f", src, size=5, mode=0o644, mtime_ns=1)
+            w.add_file("p/f", src, collected(src, mtime_ns=1), mode=0o644)
         add(w, src)
         w.close()
     assert read_with_tarfile(out.getvalue()) == {"p/f": b"12345"}
@@ -293,9 +290,9 @@ MEMORY_SCRIPT = textwrap.dedent(
     from pathlib import Path
     from osbundle.tarstream.writer import BundleWriter
     src = Path(sys.argv[1])
-    st = src.stat()
+    from osbundle.tarstream.sourcefile import source_at
     with open(os.devnull, "wb") as out, BundleWriter(out, mtime=0, threads=2) as w:
-        w.add_file("p/sparse", src, size=st.st_size, mode=0o644, mtime_ns=st.st_mtime_ns)
+        w.add_file("p/sparse", src, source_at(src), mode=0o644)
         r = w.close()
     # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
     status = open("/proc/self/status").read()
