@@ -218,15 +218,18 @@ def inspect(
     bundle: Annotated[Path, typer.Argument(help="A .tar.gz bundle.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Show a bundle's metadata and members without extracting it."""
+    """Show a bundle's metadata and members without extracting it. Exit 1 if it is malformed."""
     from osbundle.bundle.inspect import inspect_bundle
     from osbundle.cli.render import bundle_text
 
     info = inspect_bundle(bundle)
     if as_json:
         emit_json(info.to_json())
-        return
-    typer.echo(bundle_text(info))
+    else:
+        typer.echo(bundle_text(info))
+        for problem in info.problems:
+            typer.echo(f"{info.path}: {problem}", err=True)
+    raise typer.Exit(0 if info.ok else 1)
 
 
 @app.command()

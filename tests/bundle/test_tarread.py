@@ -7,7 +7,7 @@ import posixpath
 import random
 import zlib
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import pytest
 from hypothesis import example, given
@@ -210,14 +210,38 @@ GZ = bf.gzip_bytes(b"some tar bytes" * 10)
         (GZ[:10], "truncated gzip stream (the file ends inside the data)"),
         (GZ[:-1], "truncated gzip stream (the file ends inside the data)"),
         (GZ + b"\x00", "trailing data after the gzip stream"),
-        (GZ[:-5] + bytes([GZ[-5] ^ 1]) + GZ[-4:], "corrupt gzip data ("),  # the CRC
-        (GZ[:-1] + bytes([GZ[-1] ^ 1]), "corrupt gzip data ("),  # the length
+        (GZ[:-5] + bytes([GZ[-5] ^ 1]) + GZ[-4:], "corrupt gzip data (bad checksum)"),  # CRC
+        (GZ[:-1] + bytes([GZ[-1] ^ 1]), "corrupt gzip data (bad checksum)"),  # the length
+        (GZ[:10] + b"\xff" * 64, "corrupt gzip data (invalid deflate block)"),
     ],
 )
 def test_gzip_source_refuses(raw: bytes, message: str) -> None:
     with pytest.raises(BundleError) as info:
         read_all(GzipSource(io.BytesIO(raw)))
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        (lambda gz: gz[:-5] + bytes([gz[-5] ^ 1]) + gz[-4:], "bad checksum"),
+        (lambda gz: gz[:10] + b"\xff" * 64, "invalid deflate block"),
+        (lambda gz: gz[:3] + b"\xe0" + gz[4:], "bad gzip header"),
+    ],
+)
+def test_zlib_and_isal_errors_read_the_same_in_words(damage: Any, words: str) -> None:
+    from isal import isal_zlib
+
+    raw = damage(GZ)
+    seen = []
+    for module in (zlib, isal_zlib):
+        try:
+            inflater = module.decompressobj(wbits=31)
+            inflater.decompress(raw)
+            inflater.flush()
+        except Exception as exc:  # noqa: BLE001  (each library's own error class)
+            seen.append(tarread.inflate_problem(exc))
+    assert seen and set(seen) == {words}
 
 
 # --- TarStream -------------------------------------------------------------------------------

@@ -193,8 +193,26 @@ def test_verify_names_a_corrupted_bundle(tmp_path: Path, state: dict[str, str]) 
     Path(built["path"]).write_bytes(bytes(data))
     done = osbundle("verify", built["path"])
     assert done.returncode == 1
-    assert "Traceback" not in done.stderr
-    assert done.stderr.strip()
+    line = one_line_error(done)
+    assert line.startswith(f"osbundle: error: {built['path']}: ")
+    assert "Error -" not in line  # zlib's own text
+
+
+def test_inspect_of_a_malformed_bundle_reports_it_and_exits_1(tmp_path: Path) -> None:
+    from tests import bundle_factory as bf
+
+    entries = bf.bundle_entries()
+    entries.insert(1, entries[0])
+    bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bf.tar_bytes(entries)))
+    done = osbundle("inspect", str(bundle))
+    assert done.returncode == 1
+    assert done.stderr == f"{bundle}: {entries[0][0]}: duplicate member name\n"
+    assert done.stdout.startswith(f"bundle:  {bundle.name}")
+    as_json = osbundle("inspect", "--json", str(bundle))
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["problems"] == [f"{entries[0][0]}: duplicate member name"]
+    (tmp_path / "good").mkdir()
+    assert osbundle("inspect", str(bf.good_bundle(tmp_path / "good"))).returncode == 0
 
 
 def test_init_makes_a_profile_that_validates_and_builds(
