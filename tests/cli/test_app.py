@@ -287,3 +287,43 @@ def test_plan_names_a_base_profile_s_files_relative_to_the_profile() -> None:
     sources = {m["source"] for m in plan["members"]}
     assert "../base/rhel-base/scripts/harden.sh" in sources
     assert "unattend/ks.cfg" in sources
+
+
+@pytest.mark.parametrize(
+    ("command", "usage", "missing"),
+    [
+        (["build"], "build [OPTIONS] PROFILE_DIR...", "PROFILE_DIR..."),
+        (["validate"], "validate [OPTIONS] PATH...", "PATH..."),
+        (["plan"], "plan [OPTIONS] PROFILE_DIR", "PROFILE_DIR"),
+        (["init", "--family", "rhel", "--name", "x"], "init [OPTIONS] DIRECTORY", "DIRECTORY"),
+        (["verify"], "verify [OPTIONS] BUNDLE", "BUNDLE"),
+        (["inspect"], "inspect [OPTIONS] BUNDLE", "BUNDLE"),
+        (["unpack", "b.tar.gz"], "unpack [OPTIONS] BUNDLE DEST", "DEST"),
+        (["tasks", "cancel"], "tasks cancel [OPTIONS] JOBID...", "JOBID..."),
+        (["tasks", "delete"], "tasks delete [OPTIONS] JOBID...", "JOBID..."),
+    ],
+)
+def test_usage_errors_name_arguments_as_the_help_does(
+    command: list[str], usage: str, missing: str
+) -> None:
+    done = osbundle(*command)
+    assert done.returncode == 2
+    assert f" {usage}\n" in done.stderr
+    assert f"Error: Missing argument '{missing}'." in done.stderr
+    assert "{" not in done.stderr
+    helped = osbundle(*command[: 2 if command[0] == "tasks" else 1], "--help")
+    assert missing in helped.stdout
+    assert "{" not in helped.stdout
+
+
+def test_debug_is_accepted_after_the_command(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nothing")
+    for args in (["--debug", "validate", missing], ["validate", "--debug", missing]):
+        done = osbundle(*args)
+        assert done.returncode != 0
+        assert "Traceback" in done.stderr, args
+    plain = osbundle("validate", missing)
+    assert "Traceback" not in plain.stderr
+    after_dashes = osbundle("validate", "--", "--debug")
+    assert "Traceback" not in after_dashes.stderr  # a path named --debug, not the option
+    assert "--debug" in one_line_error(after_dashes)
