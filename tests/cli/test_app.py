@@ -327,3 +327,12 @@ def test_debug_is_accepted_after_the_command(tmp_path: Path) -> None:
     after_dashes = osbundle("validate", "--", "--debug")
     assert "Traceback" not in after_dashes.stderr  # a path named --debug, not the option
     assert "--debug" in one_line_error(after_dashes)
+
+
+def test_init_with_a_bad_name_names_the_option_and_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "x.txt").write_text("x\n")
+    done = osbundle("init", str(tmp_path), "--family", "rhel", "--name", "bad name")
+    assert done.returncode == 2
+    assert one_line_error(done).startswith("osbundle: error: --name 'bad name': a name is ")
+    assert "profile.yaml" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]
