@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -73,8 +74,14 @@ def _db_errors(path: Path) -> Iterator[None]:
 
 
 def open_sqlite_store(directory: Path) -> SqliteJobStore:
-    """Open (creating if needed) the store in `directory`; JobError names it if unusable."""
+    """Open (creating if needed) the store in `directory`; JobError names it if unusable.
+
+    A store that cannot be written (a read-only directory or file system) is opened read-only:
+    jobs can be listed and shown, `reap` changes nothing, and every write is a JobError.
+    """
     path = directory / DB_NAME
+    if path.is_file() and not (os.access(directory, os.W_OK) and os.access(path, os.W_OK)):
+        return _open_read_only(path)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -87,6 +94,36 @@ def open_sqlite_store(directory: Path) -> SqliteJobStore:
             conn.close()
             raise
     return SqliteJobStore(path, conn)
+
+
+def _open_read_only(path: Path) -> SqliteJobStore:
+    # Without write access SQLite cannot create the WAL index (-shm): with no -wal left over
+    # (a store closed cleanly) the file is all there is, and `immutable` reads it as is.
+    wal = path.with_name(path.name + "-wal").exists()
+    modes = ["ro", "ro&immutable=1"] if wal else ["ro&immutable=1"]
+    with _db_errors(path):
+        for number, mode in enumerate(modes, 1):
+            conn = sqlite3.connect(
+                f"{path.absolute().as_uri()}?mode={mode}",
+                uri=True,
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+            )
+            try:
+                conn.row_factory = sqlite3.Row
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            except sqlite3.Error:
+                conn.close()
+                if number == len(modes):
+                    raise
+                continue
+            if version != SCHEMA_VERSION:
+                conn.close()
+                raise JobError(
+                    f"job store {path} is read-only and has schema {version}, not {SCHEMA_VERSION}"
+                )
+            return SqliteJobStore(path, conn, read_only=True)
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _prepare(conn: sqlite3.Connection, path: Path) -> None:
@@ -123,9 +160,10 @@ def _upgrade(version: int) -> list[str]:
 class SqliteJobStore:
     """A connection to the job database; one per process, used from one thread at a time."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, read_only: bool = False) -> None:
         self.path = path
         self.state_dir = path.parent
+        self.read_only = read_only
         self._conn = conn
 
     def __enter__(self) -> SqliteJobStore:
@@ -143,6 +181,8 @@ class SqliteJobStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise JobError(f"job store {self.path} is read-only: its directory cannot be written")
         with _db_errors(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -295,7 +335,12 @@ class SqliteJobStore:
     # -- housekeeping ---------------------------------------------------------------------
 
     def reap(self) -> list[Job]:
-        """Mark jobs whose worker process is gone as Interrupted; returns them as they are now."""
+        """Mark jobs whose worker process is gone as Interrupted; returns them as they are now.
+
+        A read-only store is shown as it is: nothing is marked.
+        """
+        if self.read_only:
+            return []
         with _db_errors(self.path):
             rows = self._conn.execute(
                 "SELECT id, pid, pid_start FROM jobs WHERE status IN ('Pending', 'Running')"
