@@ -8,8 +8,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from osbundle.interrupts import signals_held
 from osbundle.errors import BuildError
+from osbundle.interrupts import signals_held
 from osbundle.model import (
     FILE_MODE,
     MAX_METADATA_BYTES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -248,11 +249,12 @@ def test_members_that_metadata_json_could_not_list_are_refused_as_they_stream(
     monkeypatch.setattr(bundle_read, "MAX_TRAILER_BYTES", floor - 1)
     seen: list[str] = []
     real = bundle_read.hash_payload
-    monkeypatch.setattr(
-        bundle_read,
-        "hash_payload",
-        lambda s, e, rel, **kw: seen.append(rel) or real(s, e, rel, **kw),
-    )
+
+    def counted(stream: Any, entry: Any, rel: str, **options: Any) -> Any:
+        seen.append(rel)
+        return real(stream, entry, rel, **options)
+
+    monkeypatch.setattr(bundle_read, "hash_payload", counted)
     with pytest.raises(BundleError, match=rf"^{bundle}: more members than a metadata\.json within"):
         verify_bundle(bundle)
     assert len(seen) == 19  # refused at the 20th member, long before the trailers

@@ -181,7 +181,11 @@ def test_jobs_are_listed_and_shown_from_a_read_only_state_directory(tmp_path: Pa
             read_only_probe(state, command), capture_output=True, text=True, env=env, check=False
         )
         shown = subprocess.run(
-            read_only_probe(state, [*command, orphan]), capture_output=True, text=True, env=env
+            read_only_probe(state, [*command, orphan]),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
         )
     finally:
         os.chmod(state, 0o755)
