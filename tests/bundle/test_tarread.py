@@ -13,6 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+import osbundle.bundle.read as bundle_read
 import osbundle.bundle.tarread as tarread
 from osbundle.bundle.inspect import inspect_bundle
 from osbundle.bundle.read import scan_bundle
@@ -50,7 +51,10 @@ def test_exactly_the_member_limit_is_read(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 @pytest.mark.slow
-def test_one_million_and_one_members(tmp_path: Path) -> None:
+def test_one_million_and_one_members(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Within metadata.json's limit no archive gets this far (read.inventory_floor refuses it
+    # first); lifted here so that the member limit itself is what stops the scan.
+    monkeypatch.setattr(bundle_read, "MAX_TRAILER_BYTES", 1 << 40)
     empty = raw_header("p/custom/files/0000000")
     prefix, suffix = empty[:15], empty[22:148]
     compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
