@@ -97,33 +97,22 @@ def open_sqlite_store(directory: Path) -> SqliteJobStore:
 
 
 def _open_read_only(path: Path) -> SqliteJobStore:
-    # Without write access SQLite cannot create the WAL index (-shm): with no -wal left over
-    # (a store closed cleanly) the file is all there is, and `immutable` reads it as is.
-    wal = path.with_name(path.name + "-wal").exists()
-    modes = ["ro", "ro&immutable=1"] if wal else ["ro&immutable=1"]
+    # Without write access SQLite cannot create the WAL index (-shm); unless both it and a -wal
+    # are left over, the file is all there is, and `immutable` reads it as it is.
+    wal = [path.with_name(path.name + suffix).exists() for suffix in ("-wal", "-shm")]
+    mode = "ro" if all(wal) else "ro&immutable=1"
     with _db_errors(path):
-        for number, mode in enumerate(modes, 1):
-            conn = sqlite3.connect(
-                f"{path.absolute().as_uri()}?mode={mode}",
-                uri=True,
-                timeout=BUSY_TIMEOUT_S,
-                isolation_level=None,
-            )
-            try:
-                conn.row_factory = sqlite3.Row
-                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            except sqlite3.Error:
-                conn.close()
-                if number == len(modes):
-                    raise
-                continue
+        uri = f"{path.absolute().as_uri()}?mode={mode}"
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version != SCHEMA_VERSION:
-                conn.close()
-                raise JobError(
-                    f"job store {path} is read-only and has schema {version}, not {SCHEMA_VERSION}"
-                )
-            return SqliteJobStore(path, conn, read_only=True)
-    raise AssertionError("unreachable")  # the loop returns or raises
+                raise JobError(f"job store {path} is read-only and has schema {version}")
+        except BaseException:
+            conn.close()
+            raise
+    return SqliteJobStore(path, conn, read_only=True)
 
 
 def _prepare(conn: sqlite3.Connection, path: Path) -> None:
@@ -335,11 +324,8 @@ class SqliteJobStore:
     # -- housekeeping ---------------------------------------------------------------------
 
     def reap(self) -> list[Job]:
-        """Mark jobs whose worker process is gone as Interrupted; returns them as they are now.
-
-        A read-only store is shown as it is: nothing is marked.
-        """
-        if self.read_only:
+        """Mark jobs whose worker process is gone as Interrupted; returns them as they are now."""
+        if self.read_only:  # shown as it is (open_sqlite_store)
             return []
         with _db_errors(self.path):
             rows = self._conn.execute(
