@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -23,11 +23,12 @@ from osbundle.bundle.read import (
 from osbundle.bundle.tarread import show
 from osbundle.errors import BundleError
 from osbundle.kinds import KINDS
-from osbundle.model import METADATA, MODES, TRAILERS, canonical_json
+from osbundle.model import METADATA, MODES, TRAILERS, compact_json
 from osbundle.model import SHA256SUMS as SUMS
 
 AFTER_LAST = 1 << 40  # sorts after every member: things missing from the archive
 _SUMS_LINE = re.compile(r"(\\?)([0-9a-f]{64}) [ *](.+)")
+_LINE = re.compile(r"([^\n]*)\n")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -43,17 +44,35 @@ def label(top: str, path: str) -> str:
     return show(name)[1:-1] if _CONTROL.search(name) else name
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What `check_bundle` found."""
+
+    metadata: Mapping[str, Any] | None  # schema-valid metadata.json; None when it is unusable
+    unusable: str  # why metadata is None ("" when it is not)
+    problems: tuple[str, ...]  # the member-related ones in archive order
+
+
 def check_scan(scan: ScanResult, *, fast: bool) -> list[str]:
     """Every problem found, the member-related ones in archive order."""
+    return list(check_bundle(scan, fast=fast).problems)
+
+
+def check_bundle(scan: ScanResult, *, fast: bool) -> Checked:
+    """Every problem found, and the metadata document when it is usable.
+
+    Members that were not hashed (`sha256` and `xxh3_128` None) are checked for everything
+    but their content: that is what `inspect` reports.
+    """
     problems = layout_problems(scan)
-    metadata = load_metadata(scan, problems)
+    metadata, unusable = load_metadata(scan, problems)
     sums = load_sums(scan, problems)
     if metadata is not None:
         problems += inventory_problems(scan, metadata, fast=fast)
     if sums is not None:
         problems += sums_problems(scan, sums, metadata)
     problems.sort(key=lambda p: p.order)
-    return [p.text for p in problems]
+    return Checked(metadata, unusable, tuple(p.text for p in problems))
 
 
 def first_records(scan: ScanResult) -> dict[str, MemberRecord]:
@@ -94,18 +113,18 @@ def layout_problems(scan: ScanResult) -> list[Problem]:
     return out
 
 
-def load_metadata(scan: ScanResult, problems: list[Problem]) -> dict[str, Any] | None:
-    """The schema-valid metadata document, or None after adding why it is not usable."""
+def load_metadata(scan: ScanResult, problems: list[Problem]) -> tuple[dict[str, Any] | None, str]:
+    """The schema-valid metadata document, or None and why after adding that to `problems`."""
     raw = scan.trailers.get(METADATA)
     if raw is None:
-        return None
+        return None, f"the archive has no {METADATA}"
     order = first_records(scan)[METADATA].entry.index
     try:
         document = parse_metadata(raw)
     except BundleError as exc:
         problems.append(Problem(order, str(exc)))
-        return None
-    if canonical_json(document) != raw:
+        return None, str(exc)
+    if not is_canonical(document, raw):
         problems.append(
             Problem(
                 order,
@@ -115,7 +134,36 @@ def load_metadata(scan: ScanResult, problems: list[Problem]) -> dict[str, Any] |
         )
     schema = metadata_schema_problems(document)
     problems.extend(Problem(order, text) for text in schema)
-    return None if schema else document
+    return (None, schema[0]) if schema else (document, "")
+
+
+def is_canonical(document: Mapping[str, Any], raw: bytes) -> bool:
+    """Whether `raw` is `canonical_json(document)`, compared piece by piece: the whole encoding
+    of a document at the size limit would cost twice its size again."""
+    with memoryview(raw) as view:
+        position = 0
+        for piece in canonical_pieces(document):
+            data = piece.encode()  # parse_metadata refused lone surrogates: this cannot fail
+            if view[position : position + len(data)] != data:
+                return False
+            position += len(data)
+    return position == len(raw)
+
+
+def canonical_pieces(document: Mapping[str, Any]) -> Iterator[str]:
+    """`canonical_json(document)` as text, in pieces: a top-level list item by item."""
+    yield "{"
+    for number, key in enumerate(sorted(document)):
+        yield ("," if number else "") + compact_json(key) + ":"
+        value = document[key]
+        if isinstance(value, list):
+            yield "["
+            for index, item in enumerate(value):
+                yield ("," if index else "") + compact_json(item)
+            yield "]"
+        else:
+            yield compact_json(value)
+    yield "}\n"
 
 
 def parse_sums(raw: bytes) -> tuple[list[tuple[str, str]], list[str]]:
@@ -127,9 +175,10 @@ def parse_sums(raw: bytes) -> tuple[list[tuple[str, str]], list[str]]:
     if text and not text.endswith("\n"):
         return [], [f"{SUMS} does not end with a newline"]
     pairs, bad = [], []
-    # Lines end at "\n" only: str.splitlines() would also cut a name at U+2028 or U+2029.
-    for number, line in enumerate(text.split("\n")[:-1], 1):
-        match = _SUMS_LINE.fullmatch(line)
+    # Lines end at "\n" only (str.splitlines() would also break names at U+2028 and U+2029),
+    # taken one at a time rather than as a list of every line.
+    for number, line in enumerate(_LINE.finditer(text), 1):
+        match = _SUMS_LINE.fullmatch(line.group(1))
         if match is None:
             bad.append(f"{SUMS} line {number} is malformed")
             continue

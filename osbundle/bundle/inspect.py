@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from osbundle.bundle.read import metadata_schema_problems, parse_metadata, scan_bundle
-from osbundle.errors import BundleError
-from osbundle.model import METADATA, TRAILERS
+from osbundle.bundle.check import check_bundle
+from osbundle.bundle.read import bundle_error, scan_bundle
+from osbundle.model import TRAILERS
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,17 @@ class BundleInfo:
     member_count: int  # every member, trailers included
     gzip_size: int
     tar_size: int
+    problems: tuple[str, ...] = ()  # what check_bundle found, digests aside
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
+            "ok": self.ok,
+            "problems": list(self.problems),
             "profileName": self.profile_name,
             "gzipSize": self.gzip_size,
             "tarSize": self.tar_size,
@@ -57,16 +64,17 @@ class BundleInfo:
 
 
 def inspect_bundle(path: Path) -> BundleInfo:
-    """Metadata and members of a bundle, read in one pass without extracting or hashing."""
+    """Metadata and members of a bundle, read in one pass without extracting or hashing.
+
+    Everything `verify` checks that needs no digest is checked too (duplicates, order, modes,
+    SHA256SUMS and metadata.json against the members): `problems` lists what is wrong.
+    A metadata.json that cannot be read or breaks its schema raises.
+    """
     scan = scan_bundle(path, sha256=False, xxh3=False)
-    raw = scan.trailers.get(METADATA)
-    if raw is None:
-        raise BundleError(f"the archive has no {METADATA}")
-    metadata = parse_metadata(raw)
-    problems = metadata_schema_problems(metadata)
-    if problems:
-        raise BundleError(problems[0])
-    listed = {item["path"]: item for item in metadata["members"]}
+    checked = check_bundle(scan, fast=True)
+    if checked.metadata is None:
+        raise bundle_error(path, checked.unusable)
+    listed = {item["path"]: item for item in checked.metadata["members"]}
     members = tuple(
         BundleMember(
             name=r.entry.name,
@@ -80,5 +88,12 @@ def inspect_bundle(path: Path) -> BundleInfo:
         if r.path not in TRAILERS
     )
     return BundleInfo(
-        path, scan.top, metadata, members, len(scan.records), scan.gzip_size, scan.tar_size
+        path,
+        scan.top,
+        checked.metadata,
+        members,
+        len(scan.records),
+        scan.gzip_size,
+        scan.tar_size,
+        checked.problems,
     )

@@ -9,6 +9,7 @@ optional `MemberWriter`, and keeps only the trailers (`metadata.json`, `SHA256SU
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from collections.abc import Mapping
@@ -22,10 +23,11 @@ import xxhash
 from jsonschema import Draft202012Validator
 
 from osbundle.bundle.tarread import GzipSource, TarEntry, TarStream, show
-from osbundle.errors import BundleError, InputError
-from osbundle.model import MAX_TRAILER_BYTES, METADATA, TRAILERS
+from osbundle.errors import BundleError, InputError, OsbundleError
+from osbundle.model import MAX_METADATA_BYTES, METADATA, TRAILERS, compact_json
 from osbundle.resources import load_schema
 
+MAX_TRAILER_BYTES = MAX_METADATA_BYTES  # both trailers: what the builder can write
 PROFILE_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9._-]{1,100}")
 
 
@@ -39,7 +41,7 @@ class MemberWriter(Protocol):
     def end(self) -> None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per member, as TarEntry
 class MemberRecord:
     """One archive member as read: `path` is relative to the top directory."""
 
@@ -79,7 +81,59 @@ def scan_bundle(
     archive_sha256: bool = False,
     writer: MemberWriter | None = None,
 ) -> ScanResult:
-    """One streaming pass over the bundle. Raises BundleError for anything unreadable or unsafe."""
+    """One streaming pass over the bundle. Raises BundleError for anything unreadable or unsafe.
+
+    Every error about the archive names it (`<path>: <what is wrong>`); the writer's own errors
+    are about where it writes, and pass through unchanged.
+    """
+    try:
+        guarded = None if writer is None else _Guarded(writer)
+        return _scan(path, sha256, xxh3, archive_sha256, guarded)
+    except _WriterFailed as failed:
+        raise failed.error from failed.error.__cause__
+    except BundleError as exc:
+        raise BundleError(f"{path}: {exc}") from exc
+
+
+def bundle_error(path: Path, text: str) -> BundleError:
+    """An error about the bundle at `path`, named as scan_bundle names its own."""
+    return BundleError(f"{path}: {text}")
+
+
+class _WriterFailed(Exception):
+    def __init__(self, error: OsbundleError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Guarded:
+    """A MemberWriter whose errors scan_bundle can tell from the archive's own."""
+
+    def __init__(self, writer: MemberWriter) -> None:
+        self._writer = writer
+
+    def begin(self, path: str, entry: TarEntry) -> None:
+        try:
+            self._writer.begin(path, entry)
+        except OsbundleError as exc:
+            raise _WriterFailed(exc) from exc
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self._writer.write(chunk)
+        except OsbundleError as exc:
+            raise _WriterFailed(exc) from exc
+
+    def end(self) -> None:
+        try:
+            self._writer.end()
+        except OsbundleError as exc:
+            raise _WriterFailed(exc) from exc
+
+
+def _scan(
+    path: Path, sha256: bool, xxh3: bool, archive_sha256: bool, writer: MemberWriter | None
+) -> ScanResult:
     archive_hash = hashlib.sha256() if archive_sha256 else None
     with open_bundle(path) as raw:
         try:
@@ -88,17 +142,24 @@ def scan_bundle(
             top = ""
             records: list[MemberRecord] = []
             trailers: dict[str, bytes] = {}
+            floor = 0  # bytes metadata.json needs at least to list the members so far
             for entry in stream.entries():
                 top = top or top_directory(entry.name)
                 rel = relative_path(entry.name, top)
                 if rel in TRAILERS:
                     records.append(read_trailer(stream, entry, rel, trailers))
                 else:
+                    floor += inventory_floor(rel)
+                    if floor > MAX_TRAILER_BYTES:
+                        raise BundleError(
+                            f"more members than a {METADATA} within its limit "
+                            f"({MAX_TRAILER_BYTES} bytes) can list"
+                        )
                     records.append(
                         hash_payload(stream, entry, rel, sha256=sha256, xxh3=xxh3, writer=writer)
                     )
         except OSError as exc:
-            raise BundleError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            raise BundleError(f"cannot be read: {exc.strerror or exc}") from exc
     if not records:
         raise BundleError("the archive holds no members")
     return ScanResult(
@@ -110,6 +171,26 @@ def scan_bundle(
         tar_size=source.produced,
         archive_sha256=archive_hash.hexdigest() if archive_hash else None,
     )
+
+
+# The shortest inventory item of metadata.json, and its comma: every payload member has one,
+# so the members alone can show that metadata.json would be over its limit, before the
+# archive's end and without keeping a record of every one of them.
+_SHORTEST_ITEM = {
+    "kind": "boot",
+    "mode": "0644",
+    "path": "",
+    "sha256": "0" * 64,
+    "size": 0,
+    "xxh3_128": "0" * 32,
+}
+_MIN_ITEM = 1 + len(compact_json(_SHORTEST_ITEM))
+
+
+def inventory_floor(path: str) -> int:
+    """A lower bound on the bytes `path`'s item takes in metadata.json (JSON never encodes a
+    character in fewer bytes than UTF-8)."""
+    return _MIN_ITEM + len(path.encode())
 
 
 def top_directory(name: str) -> str:
@@ -131,7 +212,10 @@ def read_trailer(
 ) -> MemberRecord:
     if entry.size > MAX_TRAILER_BYTES:
         raise BundleError(f"{rel} declares {entry.size} bytes (limit {MAX_TRAILER_BYTES})")
-    data = b"".join(stream.chunks())
+    buffer = io.BytesIO()  # its value is handed over without a copy, unlike b"".join
+    for chunk in stream.chunks():
+        buffer.write(chunk)
+    data = buffer.getvalue()
     trailers.setdefault(rel, data)
     return MemberRecord(entry, rel, hashlib.sha256(data).hexdigest(), None)
 
@@ -172,7 +256,24 @@ def parse_metadata(data: bytes) -> dict[str, Any]:
         raise BundleError(f"{METADATA} is not valid JSON ({reason})") from exc
     if not isinstance(document, dict):
         raise BundleError(f"{METADATA} does not hold a JSON object")
+    if _SURROGATE_ESCAPE.search(data) and not _encodable(document):
+        raise BundleError(
+            f"{METADATA} is not valid JSON (it escapes a lone surrogate, which is no character)"
+        )
     return document
+
+
+# JSON may spell a UTF-16 surrogate (`\ud800`); alone it decodes to a str UTF-8 cannot encode.
+# Only a document whose bytes hold such an escape needs the full check.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _encodable(document: Any) -> bool:
+    try:
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _no_constant(name: str) -> Any:

@@ -111,14 +111,34 @@ class GzipSource:
             else:
                 self._buf += self._inflater.decompress(data, CHUNK)
         except _ZLIB_ERRORS as exc:
-            raise BundleError(f"corrupt gzip data ({exc})") from exc
+            raise BundleError(f"corrupt gzip data ({inflate_problem(exc)})") from exc
         if self._inflater.eof:
             self._done = True
             if self._inflater.unused_data or self._read_raw():
                 raise BundleError("trailing data after the gzip stream")
 
 
-@dataclass(frozen=True)
+# What zlib's and isa-l's messages ("Error -6 Incorrect checksum found") mean, in words.
+_INFLATE_PROBLEMS = (
+    (("checksum", "data check", "length check"), "bad checksum"),
+    (("lookback", "distance"), "a back-reference before the start of the data"),
+    (("wrapper", "header"), "bad gzip header"),
+    (("method",), "unsupported compression method"),
+    (("symbol", "code"), "invalid compressed symbol"),
+    (("block", "stored"), "invalid deflate block"),
+)
+
+
+def inflate_problem(exc: Exception) -> str:
+    """A decompressor's error as a few words, never the library's own text."""
+    text = str(exc).lower()
+    return next(
+        (words for keys, words in _INFLATE_PROBLEMS if any(k in text for k in keys)),
+        "undecodable compressed data",
+    )
+
+
+@dataclass(frozen=True, slots=True)  # one per member, up to MAX_MEMBERS: slots halve its size
 class TarEntry:
     """One regular-file member as its header (plus any pax header) describes it."""
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from osbundle.bundle.check import check_scan
-from osbundle.bundle.read import parse_metadata, scan_bundle
+from osbundle.bundle.read import bundle_error, parse_metadata, scan_bundle
 from osbundle.bundle.tarread import TarEntry, show
 from osbundle.bundle.unpack_profile import dump_profile_yaml, profile_document
 from osbundle.errors import BundleError, InputError
@@ -99,14 +99,17 @@ def check_destination(dest: Path) -> None:
 
 
 def unpack_into(path: Path, staging: Path, dest: Path) -> UnpackResult:
-    with SafeTree(staging) as tree:
+    with SafeTree(staging, bundle=path, shown=dest) as tree:
         scan = scan_bundle(path, sha256=True, xxh3=True, writer=tree)
         problems = check_scan(scan, fast=False)
         if problems:
             more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-            raise BundleError(problems[0] + more)
-        metadata = parse_metadata(scan.trailers[METADATA])
-        document, notes = profile_document(metadata, tree.has_macros)
+            raise bundle_error(path, problems[0] + more)
+        try:
+            metadata = parse_metadata(scan.trailers[METADATA])
+            document, notes = profile_document(metadata, tree.has_macros)
+        except BundleError as exc:
+            raise bundle_error(path, str(exc)) from exc
         tree.write_file("profile.yaml", dump_profile_yaml(document).encode("utf-8"))
     payload = [r for r in scan.records if r.path not in TRAILERS]
     return UnpackResult(
@@ -151,10 +154,16 @@ def fsync_dir(path: Path) -> None:
 
 
 class SafeTree:
-    """Writes payload members below one directory, and nowhere else (a `MemberWriter`)."""
+    """Writes payload members below one directory, and nowhere else (a `MemberWriter`).
 
-    def __init__(self, root: Path) -> None:
+    Errors about a member name the `bundle`; errors writing name the file as it will be
+    called under `shown` (the destination; `root` is its temporary name).
+    """
+
+    def __init__(self, root: Path, *, bundle: Path, shown: Path) -> None:
         self.root = root
+        self._bundle = bundle
+        self._shown = shown
         self._root_real = os.path.realpath(root)
         self._root_fd = os.open(root, _DIR_FLAGS)
         self._dir: tuple[tuple[str, ...], int] = ((), self._root_fd)
@@ -180,12 +189,13 @@ class SafeTree:
         try:
             self._fd = os.open(parts[-1], _FILE_FLAGS, 0o600, dir_fd=directory)
         except FileExistsError as exc:
-            raise BundleError(
+            raise bundle_error(
+                self._bundle,
                 f"member {show(path)} is written twice (a duplicate name, or one "
-                "that differs only in case on this file system)"
+                "that differs only in case on this file system)",
             ) from exc
         except OSError as exc:
-            raise BundleError(f"cannot write {show(path)}: {exc.strerror or exc}") from exc
+            raise self._write_error(path, exc) from exc
 
     def write(self, chunk: bytes) -> None:
         view = memoryview(chunk)
@@ -193,7 +203,10 @@ class SafeTree:
             while view:
                 view = view[os.write(self._fd, view) :]
         except OSError as exc:
-            raise BundleError(f"cannot write {show(self._path)}: {exc.strerror or exc}") from exc
+            raise self._write_error(self._path, exc) from exc
+
+    def _write_error(self, path: str, exc: OSError) -> BundleError:
+        return BundleError(f"cannot write {show(f'{self._shown}/{path}')}: {exc.strerror or exc}")
 
     def end(self) -> None:
         fd, self._fd = self._fd, -1
@@ -201,7 +214,7 @@ class SafeTree:
             os.fchmod(fd, self._mode)
             os.fsync(fd)
         except OSError as exc:
-            raise BundleError(f"cannot write {show(self._path)}: {exc.strerror or exc}") from exc
+            raise self._write_error(self._path, exc) from exc
         finally:
             os.close(fd)
 
@@ -210,26 +223,29 @@ class SafeTree:
         try:
             self._fd = os.open(name, _FILE_FLAGS, 0o600, dir_fd=self._root_fd)
         except OSError as exc:
-            raise BundleError(f"cannot write {name}: {exc.strerror or exc}") from exc
+            raise self._write_error(name, exc) from exc
         self.write(data)
         self.end()
 
     def check_target(self, path: str, entry: TarEntry) -> None:
         """Only regular files in a kind directory, inside the root (checked three ways)."""
         if not any(path.startswith(d + "/") for d in (info.directory for info in KINDS.values())):
-            raise BundleError(
+            raise bundle_error(
+                self._bundle,
                 f"member {show(entry.name)} is not in a kind directory "
-                "(drivers/, boot/, unattend/, custom/...)"
+                "(drivers/, boot/, unattend/, custom/...)",
             )
         info = tarfile.TarInfo(path)
         info.type, info.size, info.mode = tarfile.REGTYPE, entry.size, entry.mode
         try:
             tarfile.data_filter(info, self._root_real)
         except tarfile.FilterError as exc:
-            raise BundleError(f"member {show(entry.name)} refused: {exc}") from exc
+            raise bundle_error(self._bundle, f"member {show(entry.name)} refused: {exc}") from exc
         target = os.path.realpath(os.path.join(self._root_real, path))
         if not target.startswith(self._root_real + os.sep):
-            raise BundleError(f"member {show(entry.name)} resolves outside the destination")
+            raise bundle_error(
+                self._bundle, f"member {show(entry.name)} resolves outside the destination"
+            )
 
     def _directory(self, parts: tuple[str, ...], path: str) -> int:
         """An open descriptor of root/parts, creating directories without following links."""
@@ -251,7 +267,8 @@ class SafeTree:
             if fd != self._root_fd:
                 os.close(fd)
             raise BundleError(
-                f"cannot create the directory of {show(path)}: {exc.strerror or exc}"
+                f"cannot create the directory of {show(f'{self._shown}/{path}')}: "
+                f"{exc.strerror or exc}"
             ) from exc
         self._dir = (parts, fd)
         return fd
@@ -261,7 +278,9 @@ class SafeTree:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=self._root_fd)
         except OSError as exc:
-            raise BundleError(f"cannot read back {show(path)}: {exc.strerror or exc}") from exc
+            raise BundleError(
+                f"cannot read back {show(f'{self._shown}/{path}')}: {exc.strerror or exc}"
+            ) from exc
         with os.fdopen(fd, "rb") as f:
             data = f.read(MAX_TEMPLATE_BYTES + 1)
         if len(data) > MAX_TEMPLATE_BYTES:

@@ -73,5 +73,5 @@ def sha256_file_problems(path: Path, actual: str) -> list[str]:
     if named != path.name:
         problems.append(f"{sums.name} names {named!r}, not {path.name!r}")
     if expected != actual:
-        problems.append(f"{path.name}: sha256 does not match {sums.name}")
+        problems.append(f"the archive's sha256 does not match {sums.name}")
     return problems

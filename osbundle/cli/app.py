@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperCommand
 
 from osbundle import __version__
 from osbundle.cli.progress import ProgressMode
@@ -49,7 +50,9 @@ def root(
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(help="profile.yaml files or directories.")],
+    paths: Annotated[
+        list[Path], typer.Argument(metavar="PATH...", help="profile.yaml files or directories.")
+    ],
     fmt: Annotated[
         ReportFormat | None,
         typer.Option("--format", "-f", help="text, json or github (default: github on Actions)."),
@@ -84,7 +87,9 @@ def validate(
 
 @app.command()
 def plan(
-    profile_dir: Annotated[Path, typer.Argument(help="A profile directory or profile.yaml.")],
+    profile_dir: Annotated[
+        Path, typer.Argument(metavar="PROFILE_DIR", help="A profile directory or profile.yaml.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show what a build would do (members, sources, sizes, fingerprint); writes nothing."""
@@ -101,7 +106,11 @@ def plan(
 @app.command()
 def build(
     profile_dirs: Annotated[
-        list[Path], typer.Argument(help="Profile directories (a folder of profiles builds each).")
+        list[Path],
+        typer.Argument(
+            metavar="PROFILE_DIR...",
+            help="Profile directories (a folder of profiles builds each).",
+        ),
     ],
     outdir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where bundles go.")] = Path(),
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -204,7 +213,9 @@ def print_build_result(result: BuildResult, *, as_json: bool) -> None:
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="A folder of files to turn into a profile.")],
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIRECTORY", help="A folder of files to turn into a profile.")
+    ],
     family: Annotated[str, typer.Option("--family", help="windows, rhel, sles, ubuntu or esxi.")],
     name: Annotated[str, typer.Option("--name", help="Profile name ([A-Za-z0-9._-]).")],
     release: Annotated[str | None, typer.Option("--release", help="OS release.")] = None,
@@ -231,7 +242,7 @@ def init(
 
 @app.command()
 def verify(
-    bundle: Annotated[Path, typer.Argument(help="A .tar.gz bundle.")],
+    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE", help="A .tar.gz bundle.")],
     fast: Annotated[bool, typer.Option("--fast", help="Check members with xxh3.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -250,24 +261,29 @@ def verify(
 
 @app.command()
 def inspect(
-    bundle: Annotated[Path, typer.Argument(help="A .tar.gz bundle.")],
+    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE", help="A .tar.gz bundle.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Show a bundle's metadata and members without extracting it."""
+    """Show a bundle's metadata and members without extracting it. Exit 1 if it is malformed."""
     from osbundle.bundle.inspect import inspect_bundle
     from osbundle.cli.render import bundle_text
 
     info = inspect_bundle(bundle)
     if as_json:
         emit_json(info.to_json())
-        return
-    typer.echo(bundle_text(info))
+    else:
+        typer.echo(bundle_text(info))
+        for problem in info.problems:
+            typer.echo(f"{info.path}: {problem}", err=True)
+    raise typer.Exit(0 if info.ok else 1)
 
 
 @app.command()
 def unpack(
-    bundle: Annotated[Path, typer.Argument(help="A .tar.gz bundle.")],
-    dest: Annotated[Path, typer.Argument(help="New profile directory (must not exist).")],
+    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE", help="A .tar.gz bundle.")],
+    dest: Annotated[
+        Path, typer.Argument(metavar="DEST", help="New profile directory (must not exist).")
+    ],
 ) -> None:
     """Turn a bundle back into a profile directory that builds to the same bytes."""
     from osbundle.bundle.unpack import unpack_bundle
@@ -285,6 +301,20 @@ def unpack(
 from osbundle.cli.tasks import tasks_app  # noqa: E402  (sub-app registered after app exists)
 
 app.add_typer(tasks_app, name="tasks")
+
+
+class UsageCommand(TyperCommand):
+    """Usage lines name arguments as the help does (`PROFILE_DIR...`): typer writes a required
+    one in braces (`{PROFILE_DIR...}`), which reads as shell syntax."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:  # typer's vendored click Context
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+
+for _info in [*app.registered_commands, *tasks_app.registered_commands]:
+    if _info.cls in (None, TyperCommand):
+        _info.cls = UsageCommand
 
 
 def emit_json(value: Any) -> None:
@@ -317,7 +347,7 @@ def main() -> None:
     """Console entry point: one-line errors and the documented exit codes, never a traceback."""
     machine = wants_json(sys.argv[1:])
     try:
-        code = app(standalone_mode=False)
+        code = app(args=debug_first(sys.argv[1:]), standalone_mode=False)
     except typer.Abort:
         fail("interrupted", 130, machine=machine)
     except typer.TyperException as exc:  # click-style usage errors: message plus usage, exit 2
@@ -367,6 +397,15 @@ def unexpected_error(exc: Exception) -> str:
         command = next((a for a in sys.argv[1:] if not a.startswith("-")), "a command")
         return f"out of memory while running {command} (free memory or raise the limit)"
     return f"internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)"
+
+
+def debug_first(args: list[str]) -> list[str]:
+    """`--debug` is an option of `osbundle` itself; accept it after the command too
+    (`osbundle build --debug DIR`), anywhere before a `--`."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    return ["--debug", *(a for i, a in enumerate(args) if a != "--debug" or i >= end)]
 
 
 def source_date_epoch(environ: dict[str, str] | os._Environ[str]) -> int | None:

@@ -54,7 +54,8 @@ StateDir = Annotated[
     ),
 ]
 JobIds = Annotated[
-    list[str], typer.Argument(metavar="JOBID", show_default=False, help="Job ids: 12 13 or 12,13.")
+    list[str],
+    typer.Argument(metavar="JOBID...", show_default=False, help="Job ids: 12 13 or 12,13."),
 ]
 
 
@@ -98,7 +99,7 @@ def parse_duration(text: str) -> timedelta:
 def show(
     job_ids: Annotated[
         list[str] | None,
-        typer.Argument(metavar="JOBID", show_default=False, help="Job ids: 12 13 or 12,13."),
+        typer.Argument(metavar="JOBID...", show_default=False, help="Job ids: 12 13 or 12,13."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Appliance-like JSON list.")] = False,
     watch: Annotated[

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from osbundle.errors import JobError, UnknownJob
 from osbundle.jobs import procid
 from osbundle.jobs.procid import ProcessId
 from osbundle.jobs.record import ACTIVE, Job, Status, job_from_row, now_iso, request_to_json
-from osbundle.jobs.statedir import prepare_database, prepare_state_dir
+from osbundle.jobs.statedir import check_database, prepare_database, prepare_state_dir
 from osbundle.model import BuildRequest
 
 DB_NAME = "jobs.sqlite3"
@@ -75,9 +76,16 @@ def _db_errors(path: Path) -> Iterator[None]:
 
 
 def open_sqlite_store(directory: Path) -> SqliteJobStore:
-    """Open (creating if needed) the store in `directory`; JobError names it if unusable."""
+    """Open (creating if needed) the store in `directory`; JobError names it if unusable.
+
+    A store that cannot be written (a read-only directory or file system) is opened read-only:
+    jobs can be listed and shown, `reap` changes nothing, and every write is a JobError.
+    """
     path = directory / DB_NAME
     prepare_state_dir(directory)
+    if path.is_file() and not (os.access(directory, os.W_OK) and os.access(path, os.W_OK)):
+        check_database(path)
+        return _open_read_only(path)
     prepare_database(path)
     with _db_errors(path):
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -87,6 +95,25 @@ def open_sqlite_store(directory: Path) -> SqliteJobStore:
             conn.close()
             raise
     return SqliteJobStore(path, conn)
+
+
+def _open_read_only(path: Path) -> SqliteJobStore:
+    # Without write access SQLite cannot create the WAL index (-shm); unless both it and a -wal
+    # are left over, the file is all there is, and `immutable` reads it as it is.
+    wal = [path.with_name(path.name + suffix).exists() for suffix in ("-wal", "-shm")]
+    mode = "ro" if all(wal) else "ro&immutable=1"
+    with _db_errors(path):
+        uri = f"{path.absolute().as_uri()}?mode={mode}"
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version != SCHEMA_VERSION:
+                raise JobError(f"job store {path} is read-only and has schema {version}")
+        except BaseException:
+            conn.close()
+            raise
+    return SqliteJobStore(path, conn, read_only=True)
 
 
 def _prepare(conn: sqlite3.Connection, path: Path) -> None:
@@ -123,9 +150,10 @@ def _upgrade(version: int) -> list[str]:
 class SqliteJobStore:
     """A connection to the job database; one per process, used from one thread at a time."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, read_only: bool = False) -> None:
         self.path = path
         self.state_dir = path.parent
+        self.read_only = read_only
         self._conn = conn
 
     def __enter__(self) -> SqliteJobStore:
@@ -143,6 +171,8 @@ class SqliteJobStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise JobError(f"job store {self.path} is read-only: its directory cannot be written")
         with _db_errors(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -296,6 +326,8 @@ class SqliteJobStore:
 
     def reap(self) -> list[Job]:
         """Mark jobs whose worker process is gone as Interrupted; returns them as they are now."""
+        if self.read_only:  # shown as it is (open_sqlite_store)
+            return []
         with _db_errors(self.path):
             rows = self._conn.execute(
                 "SELECT id, pid, pid_start FROM jobs WHERE status IN ('Pending', 'Running')"

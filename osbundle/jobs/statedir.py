@@ -61,14 +61,19 @@ def tighten(fd: int, mode: int, directory: Path) -> None:
 
 def prepare_database(path: Path) -> None:
     """Refuse planted SQLite files at `path` (and its companions); create `path` if missing."""
-    for suffix in SQLITE_SUFFIXES:
-        check_own_file(path.with_name(path.name + suffix))
+    check_database(path)
     try:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
     except FileExistsError:
         check_own_file(path)  # another process created it meanwhile
     except OSError as exc:
         raise JobError(f"cannot create job store {path}: {exc.strerror}") from exc
+
+
+def check_database(path: Path) -> None:
+    """Each SQLite file of the store at `path` is missing or a regular file of ours."""
+    for suffix in SQLITE_SUFFIXES:
+        check_own_file(path.with_name(path.name + suffix))
 
 
 def check_own_file(path: Path) -> None:

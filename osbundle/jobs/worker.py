@@ -81,13 +81,26 @@ def _begin(store: JobStore, request: BuildRequest, job_id: str | None) -> str:
 def _record_failure(store: JobStore, jid: str, request: BuildRequest, exc: BaseException) -> None:
     status: Status
     if isinstance(exc, Cancelled | KeyboardInterrupt):
-        status, message = "Cancelled", str(exc) or "cancelled"
+        # `tasks cancel` sets the flag and then signals the build: it stops with the signal's
+        # "interrupted by SIGTERM", which is not what happened.
+        requested = _cancel_requested(store, jid)
+        status, message = "Cancelled", CANCEL_REQUESTED if requested else str(exc) or "cancelled"
     elif isinstance(exc, OsbundleError):
         status, message = "Stopped_With_Error", str(exc)
     else:
         status, message = "Stopped_With_Error", f"internal error: {type(exc).__name__}: {exc}"
     destination_for(request).sweep(jid)  # a build that failed to clean up after itself
     fail(store, jid, status, message)
+
+
+CANCEL_REQUESTED = "cancelled by `osbundle tasks cancel`"
+
+
+def _cancel_requested(store: JobStore, jid: str) -> bool:
+    try:
+        return store.cancel_requested(jid)
+    except OsbundleError:  # an unusable store: the signal's own message will do
+        return False
 
 
 def fail(store: JobStore, job_id: str, status: Status, message: str) -> None:

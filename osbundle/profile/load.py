@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,13 +50,17 @@ def check_profile(
     """
     file = profile_file(path)
     shown = display if display is not None else str(file)
-    if not file.is_file():
-        raise InputError(f"{shown}: no such profile file")
+    problem = not_a_profile_file(file)
+    if problem:
+        raise InputError(f"{shown}: {problem}")
     merged = load_merged(file, shown, cache)
     diagnostics = list(merged.diagnostics)
     if not merged.layers:  # the top file did not parse
         return ProfileReport(shown, None, tuple(diagnostics))
     locate = _position_function(merged.locator)
+    if merged.data is None:  # the schema would say "None is not of type 'object'"
+        empty = Diagnostic(shown, 1, 1, (), "the profile is empty", hint=EMPTY_HINT)
+        return ProfileReport(shown, None, (*diagnostics, empty), locate)
     diagnostics.extend(schema_diagnostics(merged.data, merged.locator))
     flagged = {d.path for d in diagnostics}
     for d in nonfinite_diagnostics(merged.data, merged.locator):
@@ -65,6 +71,33 @@ def check_profile(
         profile = build_profile(file, merged.data, merged.locator)
         diagnostics.extend(top_directory_diagnostics(profile, locate))
     return ProfileReport(shown, profile, tuple(sorted(diagnostics, key=diagnostic_order)), locate)
+
+
+EMPTY_HINT = "a profile is a YAML mapping: id, name, os, then the files to bundle"
+_FILE_TYPES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def not_a_profile_file(file: Path) -> str:
+    """Why `file` cannot be read as a profile ("" when it is a regular file), from its type
+    alone: a device or FIFO is never opened, so it can neither hang nor stream forever."""
+    try:
+        info = os.stat(file)
+    except FileNotFoundError:
+        return "a symbolic link to a missing file" if file.is_symlink() else "no such profile file"
+    except OSError as exc:
+        return f"cannot read the profile file: {exc.strerror or exc}"
+    if stat.S_ISREG(info.st_mode):
+        return ""
+    what = next((name for test, name in _FILE_TYPES if test(info.st_mode)), "not a file")
+    if file.is_symlink():
+        what = f"a symbolic link to {what} ({os.path.realpath(file)})"
+    return f"not a regular file: {what}"
 
 
 def load_profile(path: Path, display: str | None = None) -> Profile:

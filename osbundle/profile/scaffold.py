@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
 
 from osbundle import kinds
 from osbundle.errors import InputError, OsbundleError
@@ -22,8 +25,10 @@ from osbundle.macros.settings import macro_table
 from osbundle.model import ResolvedFile
 from osbundle.profile.checks import collected, settings_file
 from osbundle.profile.load import load_profile
+from osbundle.profile.schema import PROFILE_SCHEMA
 from osbundle.profile.sources import resolve_sources
 from osbundle.profile.walk import literal_pattern
+from osbundle.resources import load_schema
 
 FOLDER_KINDS: dict[str, Kind] = {
     "drivers": "driver",
@@ -65,8 +70,9 @@ def scaffold_profile(
     known = next((f for f in FAMILY_RULES if f == family), None)
     if known is None:
         raise InputError(f"unknown family {family!r} (one of {', '.join(FAMILY_RULES)})")
+    release = DEFAULT_RELEASES[known] if release is None else release
+    check_options(name=name, release=release, arch=arch)
     draft = classify(directory, known)
-    release = release or DEFAULT_RELEASES[known]
     header = {
         "id": f"{family}{release}|{name}",
         "name": name,
@@ -85,6 +91,30 @@ def scaffold_profile(
         target.unlink()
         raise
     return target, draft.notes
+
+
+def check_options(*, name: str, release: str, arch: str) -> None:
+    """The option values as the profile schema takes them; InputError naming the option, before
+    anything is written (a profile.yaml:line:col would cite a file the user never saw)."""
+    schema = load_schema(PROFILE_SCHEMA)["properties"]
+    values = (
+        ("--name", name, schema["name"]),
+        ("--release", release, {**schema["os"]["properties"]["release"], "pattern": "^[^|]*$"}),
+        ("--arch", arch, schema["os"]["properties"]["arch"]),
+    )
+    for option, value, rule in values:
+        if not Draft202012Validator(rule).is_valid(value):
+            raise InputError(f"{option} {value!r}: {_expected(rule)}")
+
+
+def _expected(rule: Mapping[str, Any]) -> str:
+    if "enum" in rule:
+        return "one of " + ", ".join(rule["enum"])
+    if (
+        "pattern" in rule and "minLength" in rule
+    ):  # --release: the profile id is <os><release>|<name>
+        return "a release is a non-empty string without `|`"
+    return str(rule["description"])
 
 
 def classify(directory: Path, family: Family) -> Draft:

@@ -205,7 +205,7 @@ _PROFILE_BYTES = 64 * 1024  # metadata.json's fixed fields, beside the profile's
 
 def capacity_diagnostics(profile: Profile, files: Sequence[ResolvedFile]) -> list[Diagnostic]:
     """What a reader refuses of the bundle as a whole, at the entry that crosses the limit:
-    more than model.MAX_MEMBERS members, a metadata.json over model.MAX_TRAILER_BYTES (bounded
+    more than model.MAX_MEMBERS members, a metadata.json over model.MAX_METADATA_BYTES (bounded
     from above: sizes are not known before rendering). SHA256SUMS is smaller than metadata."""
     members = model.MAX_MEMBERS - len(TRAILERS)
     if len(files) > members:
@@ -221,14 +221,14 @@ def capacity_diagnostics(profile: Profile, files: Sequence[ResolvedFile]) -> lis
     # Quick: what no item can exceed once the names are checked (escaping may double a name).
     name = max((len(e.name.encode()) for e in profile.entries if e.name), default=0)
     item = _ITEM_BYTES + 2 * names.MAX_NAME_BYTES + 2 * max(name, names.MAX_COMPONENT_BYTES)
-    if total + len(files) * 2 * item <= model.MAX_TRAILER_BYTES:
+    if total + len(files) * 2 * item <= model.MAX_METADATA_BYTES:
         return []
     for rf in files:
         total += _ITEM_BYTES + _json_bytes(rf.bundle_path) + _json_bytes(rf.name or "")
         if rf.spec.kind == "unattend":  # listed again in unattendFiles
             total += _ITEM_BYTES + _json_bytes(rf.bundle_path) + _json_bytes(rf.name or "")
-        if total > model.MAX_TRAILER_BYTES:
-            limit = model.MAX_TRAILER_BYTES // (1 << 20)
+        if total > model.MAX_METADATA_BYTES:
+            limit = model.MAX_METADATA_BYTES // (1 << 20)
             message = f"the bundle's {METADATA} would exceed the {limit} MiB a bundle reader takes"
             return [spec_diagnostic(rf.spec, message)]
     return []

@@ -8,9 +8,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from osbundle.errors import BuildError
 from osbundle.interrupts import signals_held
 from osbundle.model import (
     FILE_MODE,
+    MAX_METADATA_BYTES,
     METADATA,
     SHA256SUMS,
     ByteSink,
@@ -61,6 +63,11 @@ def archive(
             )
         digests, inventory = write_payload(pool, writer, profile.name, members, progress)
         metadata = metadata_json_of(profile, members, inventory)
+        if len(metadata) > MAX_METADATA_BYTES:  # the readers would refuse it
+            raise BuildError(
+                f"{METADATA} would be {len(metadata):,} bytes, over the format's limit of "
+                f"{MAX_METADATA_BYTES:,} ({len(members):,} members): split the profile"
+            )
         metadata_digest = writer.add_bytes(f"{profile.name}/{METADATA}", metadata, mode=FILE_MODE)
         sums = [(m.path, d.sha256) for m, d in zip(members, digests, strict=True)]
         sums.append((METADATA, metadata_digest.sha256))

@@ -53,3 +53,32 @@ def test_inspect_without_metadata(tmp_path: Path) -> None:
     )
     with pytest.raises(BundleError, match=r"no metadata\.json"):
         inspect_bundle(bundle)
+
+
+def test_inspect_of_a_good_bundle_finds_no_problem(tmp_path: Path) -> None:
+    info = inspect_bundle(bf.good_bundle(tmp_path))
+    assert info.ok
+    assert info.problems == ()
+    assert info.to_json()["ok"] is True
+    assert info.to_json()["problems"] == []
+
+
+def test_inspect_reports_a_duplicate_member(tmp_path: Path) -> None:
+    entries = bf.bundle_entries()
+    entries.insert(1, entries[0])
+    bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bf.tar_bytes(entries)))
+    info = inspect_bundle(bundle)
+    assert not info.ok
+    assert f"{entries[0][0]}: duplicate member name" in info.problems
+    assert info.to_json()["ok"] is False
+
+
+def test_inspect_reports_a_traversal_entry_in_sha256sums(tmp_path: Path) -> None:
+    entries = bf.bundle_entries()
+    name, sums, mode = entries[-1]
+    entries[-1] = (name, sums + f"{'ab' * 32}  ../../etc/passwd\n".encode(), mode)
+    bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bf.tar_bytes(entries)))
+    problems = inspect_bundle(bundle).problems
+    assert problems == (
+        f"{bf.TOP}/../../etc/passwd: listed in SHA256SUMS but missing from the archive",
+    )

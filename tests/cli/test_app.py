@@ -196,8 +196,26 @@ def test_verify_names_a_corrupted_bundle(tmp_path: Path, state: dict[str, str]) 
     Path(built["path"]).write_bytes(bytes(data))
     done = osbundle("verify", built["path"])
     assert done.returncode == 1
-    assert "Traceback" not in done.stderr
-    assert done.stderr.strip()
+    line = one_line_error(done)
+    assert line.startswith(f"osbundle: error: {built['path']}: ")
+    assert "Error -" not in line  # zlib's own text
+
+
+def test_inspect_of_a_malformed_bundle_reports_it_and_exits_1(tmp_path: Path) -> None:
+    from tests import bundle_factory as bf
+
+    entries = bf.bundle_entries()
+    entries.insert(1, entries[0])
+    bundle = bf.write_bundle(tmp_path, bf.gzip_bytes(bf.tar_bytes(entries)))
+    done = osbundle("inspect", str(bundle))
+    assert done.returncode == 1
+    assert done.stderr == f"{bundle}: {entries[0][0]}: duplicate member name\n"
+    assert done.stdout.startswith(f"bundle:  {bundle.name}")
+    as_json = osbundle("inspect", "--json", str(bundle))
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["problems"] == [f"{entries[0][0]}: duplicate member name"]
+    (tmp_path / "good").mkdir()
+    assert osbundle("inspect", str(bf.good_bundle(tmp_path / "good"))).returncode == 0
 
 
 def test_init_makes_a_profile_that_validates_and_builds(
@@ -609,3 +627,52 @@ def test_a_memory_limit_gives_one_line_and_exit_1(tmp_path: Path) -> None:
     assert one_line_error(done) == (
         "osbundle: error: out of memory while running validate (free memory or raise the limit)"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "usage", "missing"),
+    [
+        (["build"], "build [OPTIONS] PROFILE_DIR...", "PROFILE_DIR..."),
+        (["validate"], "validate [OPTIONS] PATH...", "PATH..."),
+        (["plan"], "plan [OPTIONS] PROFILE_DIR", "PROFILE_DIR"),
+        (["init", "--family", "rhel", "--name", "x"], "init [OPTIONS] DIRECTORY", "DIRECTORY"),
+        (["verify"], "verify [OPTIONS] BUNDLE", "BUNDLE"),
+        (["inspect"], "inspect [OPTIONS] BUNDLE", "BUNDLE"),
+        (["unpack", "b.tar.gz"], "unpack [OPTIONS] BUNDLE DEST", "DEST"),
+        (["tasks", "cancel"], "tasks cancel [OPTIONS] JOBID...", "JOBID..."),
+        (["tasks", "delete"], "tasks delete [OPTIONS] JOBID...", "JOBID..."),
+    ],
+)
+def test_usage_errors_name_arguments_as_the_help_does(
+    command: list[str], usage: str, missing: str
+) -> None:
+    done = osbundle(*command)
+    assert done.returncode == 2
+    assert f" {usage}\n" in done.stderr
+    assert f"Error: Missing argument '{missing}'." in done.stderr
+    assert "{" not in done.stderr
+    helped = osbundle(*command[: 2 if command[0] == "tasks" else 1], "--help")
+    assert missing in helped.stdout
+    assert "{" not in helped.stdout
+
+
+def test_debug_is_accepted_after_the_command(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nothing")
+    for args in (["--debug", "validate", missing], ["validate", "--debug", missing]):
+        done = osbundle(*args)
+        assert done.returncode != 0
+        assert "Traceback" in done.stderr, args
+    plain = osbundle("validate", missing)
+    assert "Traceback" not in plain.stderr
+    after_dashes = osbundle("validate", "--", "--debug")
+    assert "Traceback" not in after_dashes.stderr  # a path named --debug, not the option
+    assert "--debug" in one_line_error(after_dashes)
+
+
+def test_init_with_a_bad_name_names_the_option_and_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "x.txt").write_text("x\n")
+    done = osbundle("init", str(tmp_path), "--family", "rhel", "--name", "bad name")
+    assert done.returncode == 2
+    assert one_line_error(done).startswith("osbundle: error: --name 'bad name': a name is ")
+    assert "profile.yaml" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]

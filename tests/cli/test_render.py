@@ -1,14 +1,23 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osbundle.cli.render import default_format, diagnostic_json, github_line, render_report
+from osbundle.bundle.verify import verify_bundle
+from osbundle.cli.render import (
+    default_format,
+    diagnostic_json,
+    github_line,
+    render_report,
+    verify_lines,
+)
 from osbundle.diagnostics import Diagnostic
 from osbundle.profile.load import ProfileReport
 from osbundle.profile.validate import ValidationRun
+from tests import bundle_factory as bf
 
 D1 = Diagnostic("a/profile.yaml", 3, 5, ("drivers", 0, "phase"), "'later' is bad", "use pre")
 D2 = Diagnostic("a/profile.yaml", 7, 1, (), "not a mapping")
@@ -85,3 +94,12 @@ def test_default_format() -> None:
     assert default_format({"GITHUB_ACTIONS": "true"}) == "github"
     assert default_format({"GITHUB_ACTIONS": "false"}) == "text"
     assert default_format({}) == "text"
+
+
+def test_verify_lines_name_the_bundle_once(tmp_path: Path) -> None:
+    bundle = bf.good_bundle(tmp_path)
+    sums = bundle.with_name(bundle.name + ".sha256")
+    sums.write_text(f"{'ab' * 32}  {bundle.name}\n")
+    lines = verify_lines(verify_bundle(bundle))
+    assert lines == [f"{bundle}: the archive's sha256 does not match {sums.name}"]
+    assert lines[0].count(bundle.name) == 1 + lines[0].count(sums.name)

@@ -134,9 +134,9 @@ except JobError as exc:
 """
 
 
-def read_only_probe(state: Path) -> list[str]:
+def read_only_probe(state: Path, probe: list[str] | None = None) -> list[str]:
     """The probe's command: as root, permissions do not bind, so use a read-only bind mount."""
-    probe = [sys.executable, "-c", READ_ONLY_PROBE, str(state)]
+    probe = probe or [sys.executable, "-c", READ_ONLY_PROBE, str(state)]
     if os.geteuid() != 0:
         for path in state.iterdir():
             os.chmod(path, 0o444)
@@ -164,6 +164,59 @@ def test_read_only_database_is_a_clear_error(tmp_path: Path) -> None:
     assert probe.stdout.startswith("JobError: "), probe.stdout + probe.stderr
     assert str(state / "jobs.sqlite3") in probe.stdout
     assert "Traceback" not in probe.stderr
+
+
+def test_jobs_are_listed_and_shown_from_a_read_only_state_directory(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with open_sqlite_store(state) as s:
+        done = s.create(request(tmp_path), owner=procid.current(), status="Running")
+        s.finish(done, "Complete", result={"result": "success"})
+        dead = procid.ProcessId(2**22 + 1, "gone")  # above pid_max: never alive
+        orphan = s.create(request(tmp_path), owner=dead, status="Running")
+    before = (state / "jobs.sqlite3").read_bytes()
+    command = [sys.executable, "-m", "osbundle", "tasks", "--json"]
+    env = dict(os.environ, OSBUNDLE_HOME=str(state))
+    try:
+        listing = subprocess.run(
+            read_only_probe(state, command), capture_output=True, text=True, env=env, check=False
+        )
+        shown = subprocess.run(
+            read_only_probe(state, [*command, orphan]),
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    finally:
+        os.chmod(state, 0o755)
+    assert listing.returncode == 0, listing.stderr
+    jobs = json.loads(listing.stdout)
+    assert [(j["jobUID"], j["status"]) for j in jobs] == [(done, "Complete"), (orphan, "Running")]
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)[0]["status"] == "Running"  # not reaped: nothing written
+    assert (state / "jobs.sqlite3").read_bytes() == before
+    assert sorted(p.name for p in state.iterdir()) == ["jobs.sqlite3"]
+
+
+def test_a_store_that_cannot_be_written_opens_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "state"
+    with open_sqlite_store(state) as s:
+        jid = s.create(
+            request(tmp_path), owner=procid.ProcessId(2**22 + 1, "gone"), status="Running"
+        )
+    monkeypatch.setattr(os, "access", lambda path, mode: mode != os.W_OK)
+    with open_sqlite_store(state) as s:
+        assert s.read_only
+        assert [j.status for j in s.list_jobs()] == ["Running"]
+        assert s.reap() == []
+        with pytest.raises(JobError, match=r"is read-only: its directory cannot be written$"):
+            s.request_cancel(jid)
+    monkeypatch.undo()
+    with open_sqlite_store(state) as s:
+        assert not s.read_only
+        assert [j.job_id for j in s.reap()] == [jid]
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from osbundle.jobs.store import JobStore, open_store
 from osbundle.jobs.worker import run_job
 from osbundle.model import BuildRequest
 from osbundle.observer import NullObserver
+from osbundle.service import Service
 from tests.factory import make_profile
 from tests.jobs_fakes import FAKE_TARGET, FakeSpec, fake_build, release, write_fake_profile
 
@@ -115,6 +116,7 @@ def test_a_cancel_request_stops_a_foreground_build(store: JobStore, tmp_path: Pa
     assert canceller.asked
     job = store.get_one("1")
     assert job.status == "Cancelled"
+    assert job.messages == ("cancelled by `osbundle tasks cancel`",)
     assert job.files_done == 1  # stopped where it was held, not after the last file
     assert leftovers(tmp_path / "out") == []
 
@@ -222,6 +224,22 @@ def test_stopped_worker_leaves_no_partial_file(store: JobStore, tmp_path: Path, 
         store.request_cancel(jid)
     job = wait_for(store, jid, lambda j: not j.active)
     assert job.status == "Cancelled"
+    assert leftovers(tmp_path / "out") == []
+    if how == "sigterm":
+        assert job.messages == ("interrupted by SIGTERM",)  # a real SIGTERM keeps its name
+    else:
+        assert job.messages == ("cancelled by `osbundle tasks cancel`",)
+
+
+def test_tasks_cancel_is_recorded_as_a_cancel_not_as_its_sigterm(
+    store: JobStore, tmp_path: Path
+) -> None:
+    jid = start(store, tmp_path, FakeSpec(files=4, hold_at=1))  # never released: blocked
+    wait_for(store, jid, lambda j: j.files_done == 1)
+    Service(store, build=FAKE_TARGET).cancel(jid)  # the flag, then SIGTERM to the worker
+    job = wait_for(store, jid, lambda j: not j.active)
+    assert job.status == "Cancelled"
+    assert job.messages == ("cancelled by `osbundle tasks cancel`",)
     assert leftovers(tmp_path / "out") == []
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,39 @@ def test_a_windows_profile_name_is_a_top_directory_windows_can_hold(
     assert "it is the bundle's top directory" in report.diagnostics[0].message
     write(tmp_path / "profile.yaml", {**HEAD, "name": name})
     assert check_profile(tmp_path).diagnostics == ()
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# nothing yet\n", "---\n", "null\n"])
+def test_an_empty_profile_says_so(tmp_path: Path, text: str) -> None:
+    (tmp_path / "profile.yaml").write_text(text, encoding="utf-8")
+    report = check_profile(tmp_path)
+    assert report.profile is None
+    assert [d.render() for d in report.diagnostics] == [
+        f"{tmp_path / 'profile.yaml'}:1:1: (root): the profile is empty (hint: a profile is a "
+        "YAML mapping: id, name, os, then the files to bundle)"
+    ]
+
+
+def test_a_profile_yaml_linked_to_a_device_is_named_for_what_it_is(tmp_path: Path) -> None:
+    (tmp_path / "profile.yaml").symlink_to("/dev/zero")
+    with pytest.raises(InputError) as info:
+        check_profile(tmp_path)  # never opened: /dev/zero would stream forever
+    assert str(info.value) == (
+        f"{tmp_path / 'profile.yaml'}: not a regular file: "
+        "a symbolic link to a character device (/dev/zero)"
+    )
+
+
+def test_a_profile_yaml_that_is_a_fifo_or_a_dangling_link(tmp_path: Path) -> None:
+    fifo = tmp_path / "f" / "profile.yaml"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"profile\.yaml: not a regular file: a FIFO$"):
+        check_profile(fifo.parent)  # a FIFO nobody writes to: opening it would block
+    dangling = tmp_path / "d" / "profile.yaml"
+    dangling.parent.mkdir()
+    dangling.symlink_to(tmp_path / "gone.yaml")
+    with pytest.raises(InputError, match=r"profile\.yaml: a symbolic link to a missing file$"):
+        check_profile(dangling.parent)
+    with pytest.raises(InputError, match=r"nothing: no such profile file$"):
+        check_profile(tmp_path / "nothing")

@@ -355,7 +355,6 @@ def test_init_refuses_an_unknown_family_and_writes_nothing(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("files", "name", "error", "message"),
     [
-        ({"x.txt": b""}, "no spaces", ProfileInvalid, "name: "),
         ({"settings/9lives.json": b"{}"}, "n", ProfileInvalid, "settings[0].namespace: "),
         (
             {"settings/bad.json": b"{,}"},
@@ -397,3 +396,28 @@ def test_init_never_writes_through_a_planted_link(tmp_path: Path, kind: str) -> 
     with pytest.raises(InputError, match="already exists; osbundle init does not overwrite it"):
         scaffold_profile(folder, family="rhel", name="n")
     assert_untouched(kind, target)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"name": "bad name"},
+            "--name 'bad name': a name is 1-100 characters from A-Z a-z 0-9 . _ - (not `.` or "
+            "`..`); it is the bundle's top directory",
+        ),
+        ({"name": ".."}, "--name '..': a name is 1-100 characters"),
+        ({"name": "n", "release": ""}, "--release '': a release is a non-empty string without `|`"),
+        ({"name": "n", "release": "9|x"}, "--release '9|x': a release is a non-empty string"),
+        ({"name": "n", "arch": "sparc"}, "--arch 'sparc': one of x86_64, aarch64"),
+    ],
+)
+def test_bad_options_are_named_as_options_and_nothing_is_written(
+    tmp_path: Path, options: dict[str, str], message: str
+) -> None:
+    folder = folder_of(tmp_path / "p", {"x.txt": b""})
+    with pytest.raises(InputError) as caught:
+        scaffold_profile(folder, family="rhel", **options)
+    assert str(caught.value).startswith(message)
+    assert not isinstance(caught.value, ProfileInvalid)  # no profile.yaml:line:col to cite
+    assert sorted(os.listdir(folder)) == ["x.txt"]

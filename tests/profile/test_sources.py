@@ -347,11 +347,11 @@ def test_a_metadata_json_larger_than_a_reader_takes_is_refused(
     # the fixed share, then three items of at most 256 bytes beside their 216-byte paths
     monkeypatch.setattr(sources, "_PROFILE_BYTES", 0)
     fixed = 6 * len(repr(("a|b", "p", "", "1", "x86_64", [])))  # the profile's own text
-    monkeypatch.setattr(model, "MAX_TRAILER_BYTES", fixed + 3 * (256 + 216))
+    monkeypatch.setattr(model, "MAX_METADATA_BYTES", fixed + 3 * (256 + 216))
     files, diags = resolve_sources(profile(tmp_path, [spec(tmp_path, "a")]))
     assert {len(f.bundle_path) for f in files} == {216}
     assert diags == ()
-    monkeypatch.setattr(model, "MAX_TRAILER_BYTES", fixed + 3 * (256 + 216) - 1)
+    monkeypatch.setattr(model, "MAX_METADATA_BYTES", fixed + 3 * (256 + 216) - 1)
     _, diags = resolve_sources(profile(tmp_path, [spec(tmp_path, "a")]))
     assert [(d.path, d.message) for d in diags] == [
         (("files", 0), "the bundle's metadata.json would exceed the 0 MiB a bundle reader takes")

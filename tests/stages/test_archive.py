@@ -16,6 +16,7 @@ import xxhash
 from hypothesis import given
 from hypothesis import strategies as st
 
+from osbundle.errors import BuildError
 from osbundle.model import EXEC_MODE, FILE_MODE, Member, OsSpec, Profile
 from osbundle.observer import NullObserver
 from osbundle.stages import archive as archive_stage
@@ -263,3 +264,16 @@ def test_readers_for_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [readers_for(t) for t in (0, 1, 2, 3, 4, 5, 64)] == [0, 0, 2, 3, 4, 4, 4]
     monkeypatch.setattr("osbundle.stages.archive.os.cpu_count", lambda: None)  # unknown: one CPU
     assert [readers_for(t) for t in (1, 2, 8)] == [0, 1, 1]
+
+
+def test_a_metadata_json_over_the_format_s_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    members = sample_members(tmp_path)
+    data, _, _ = run_archive(members)
+    size = len(tar_contents(data)[-2][1])
+    monkeypatch.setattr(archive_stage, "MAX_METADATA_BYTES", size - 1)
+    with pytest.raises(BuildError, match=rf"^metadata\.json would be {size:,} bytes, over the "):
+        run_archive(members)
+    monkeypatch.setattr(archive_stage, "MAX_METADATA_BYTES", size)
+    assert run_archive(members)[0] == data
