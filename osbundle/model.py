@@ -25,8 +25,9 @@ FILE_MODE = 0o644
 EXEC_MODE = 0o755
 MODES = (FILE_MODE, EXEC_MODE)
 # The largest trailer the builder writes and the reader accepts: metadata.json (SHA256SUMS,
-# one shorter line per member, never outgrows it). A reader parses it whole, at 3 to 13 times its size in
-# memory (more for many tiny keys): 64 MiB holds some 300,000 members with 60-byte paths.
+# one shorter line per member, never outgrows it). A reader parses it whole, at 3 to 13 times
+# its size in memory (more for many tiny keys): 64 MiB holds some 300,000 members with 60-byte
+# paths.
 MAX_METADATA_BYTES = 64 * 1024 * 1024
 # Member mtime when SOURCE_DATE_EPOCH is unset: 1980-01-01T00:00:00Z (zip's epoch, and what
 # other reproducible-build tools use), so that unset builds are reproducible too.

@@ -7,12 +7,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand
 
 from osbundle import __version__
+from osbundle.cli.outcome import debug_first, fail, unexpected_error, usage_error, wants_json
 from osbundle.cli.progress import ProgressMode
 from osbundle.cli.render import ReportFormat
 from osbundle.cli.streams import echo, silence
@@ -163,9 +164,16 @@ def build(
                     raise
                 worst = max(worst, exc.exit_code)
                 result = BuildResult.failed(str(exc), exc.job_id)
-                echo(f"osbundle: error: {request.profile_dir}: {exc}", err=True)
+                echo(f"osbundle: error: {naming_profile(request.profile_dir, exc)}", err=True)
             print_build_result(result, as_json=as_json)
     raise typer.Exit(worst)
+
+
+def naming_profile(profile_dir: Path, exc: OsbundleError) -> str:
+    """The error of one of many builds names its profile once: most already start with a
+    path inside it (`profiles/x/unattend/ks.cfg:19:218: ...`)."""
+    message = str(exc)
+    return message if message.startswith(f"{profile_dir}{os.sep}") else f"{profile_dir}: {message}"
 
 
 def check_output_dir(outdir: Path) -> None:
@@ -321,28 +329,6 @@ def emit_json(value: Any) -> None:
     echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def wants_json(argv: list[str]) -> bool:
-    """Whether the command line asked for a machine format (`--json`, `--format json`, or
-    `build --background`, whose output is JSON): then every outcome is a JSON document."""
-    words = argv[: argv.index("--")] if "--" in argv else argv
-    for word, following in zip(words, [*words[1:], ""], strict=True):
-        if word in ("--json", "--background", "--format=json", "-fjson"):
-            return True
-        if word in ("--format", "-f") and following == "json":
-            return True
-    return False
-
-
-def fail(message: str, code: int, *, machine: bool = False) -> NoReturn:
-    """The one line on stderr; with a machine format, also the error document on stdout."""
-    from osbundle.cli.render import error_json
-
-    if machine:
-        echo(json.dumps(error_json(message, code), ensure_ascii=False))
-    echo(f"osbundle: error: {message}", err=True)
-    raise SystemExit(code)
-
-
 def main() -> None:
     """Console entry point: one-line errors and the documented exit codes, never a traceback."""
     machine = wants_json(sys.argv[1:])
@@ -370,42 +356,6 @@ def main() -> None:
             raise
         fail(unexpected_error(exc), 1, machine=machine)
     raise SystemExit(code if isinstance(code, int) else 0)
-
-
-def usage_error(exc: typer.TyperException, *, machine: bool) -> NoReturn:
-    from osbundle.cli.render import error_json
-
-    code = getattr(exc, "exit_code", 2)
-    if machine:
-        message = getattr(exc, "format_message", lambda: str(exc))()
-        echo(json.dumps(error_json(message, code), ensure_ascii=False))
-    show = getattr(exc, "show", None)
-    try:
-        if callable(show):
-            show()
-        else:
-            typer.echo(f"osbundle: error: {exc}", err=True)
-    except BrokenPipeError:
-        silence(sys.stderr)
-    raise SystemExit(code) from None
-
-
-def unexpected_error(exc: Exception) -> str:
-    """The line for an exception osbundle did not raise on purpose. MemoryError is the
-    machine's limit, not a bug: no "internal error" for it."""
-    if isinstance(exc, MemoryError):
-        command = next((a for a in sys.argv[1:] if not a.startswith("-")), "a command")
-        return f"out of memory while running {command} (free memory or raise the limit)"
-    return f"internal error: {type(exc).__name__}: {exc} (--debug shows the traceback)"
-
-
-def debug_first(args: list[str]) -> list[str]:
-    """`--debug` is an option of `osbundle` itself; accept it after the command too
-    (`osbundle build --debug DIR`), anywhere before a `--`."""
-    end = args.index("--") if "--" in args else len(args)
-    if "--debug" not in args[:end]:
-        return args
-    return ["--debug", *(a for i, a in enumerate(args) if a != "--debug" or i >= end)]
 
 
 def source_date_epoch(environ: dict[str, str] | os._Environ[str]) -> int | None:

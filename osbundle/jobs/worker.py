@@ -87,6 +87,8 @@ def _record_failure(store: JobStore, jid: str, request: BuildRequest, exc: BaseE
         status, message = "Cancelled", CANCEL_REQUESTED if requested else str(exc) or "cancelled"
     elif isinstance(exc, OsbundleError):
         status, message = "Stopped_With_Error", str(exc)
+    elif isinstance(exc, MemoryError):  # the machine's limit, not a bug: as the CLI says it
+        status, message = "Stopped_With_Error", "out of memory while building"
     else:
         status, message = "Stopped_With_Error", f"internal error: {type(exc).__name__}: {exc}"
     destination_for(request).sweep(jid)  # a build that failed to clean up after itself

@@ -551,7 +551,7 @@ def test_a_check_s_exit_code_survives_a_closed_stdout(world: Path, profile: str,
     ],
 )
 def test_which_command_lines_ask_for_a_machine_format(argv: list[str], machine: bool) -> None:
-    from osbundle.cli.app import wants_json
+    from osbundle.cli.outcome import wants_json
 
     assert wants_json(argv) is machine
 
@@ -676,3 +676,21 @@ def test_init_with_a_bad_name_names_the_option_and_leaves_nothing(tmp_path: Path
     assert one_line_error(done).startswith("osbundle: error: --name 'bad name': a name is ")
     assert "profile.yaml" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]
+
+
+def test_each_failed_build_of_many_names_its_profile_once(
+    tmp_path: Path, state: dict[str, str]
+) -> None:
+    for name in ("a", "b", "c"):
+        shutil.copytree(REPO / "profiles" / "esxi-8", tmp_path / "p" / name)
+    with (tmp_path / "p" / "b" / "unattend" / "ks.cfg").open("a") as ks:
+        ks.write(BROKEN_MACRO)
+    done = osbundle("build", "p", "-o", "out", "--progress", "none", env=state, cwd=tmp_path)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("osbundle: error:")]
+    assert errors[0].startswith("osbundle: error: p/b/unattend/ks.cfg:")  # named by the message
+    assert errors[1] == (  # a and c make one bundle name: the second is named by its profile
+        f"osbundle: error: p/c: {tmp_path}/out/20231114221320_ESXi-8.0U2-compute-host.tar.gz "
+        "already exists (use --force to overwrite it)"
+    )
+    assert len(errors) == 2

@@ -16,8 +16,8 @@ from osbundle.jobs import procid, worker
 from osbundle.jobs.record import Job
 from osbundle.jobs.store import JobStore, open_store
 from osbundle.jobs.worker import run_job
-from osbundle.model import BuildRequest
-from osbundle.observer import NullObserver
+from osbundle.model import BuildRequest, BuildResult
+from osbundle.observer import BuildObserver, NullObserver
 from osbundle.service import Service
 from tests.factory import make_profile
 from tests.jobs_fakes import FAKE_TARGET, FakeSpec, fake_build, release, write_fake_profile
@@ -90,6 +90,17 @@ def test_unexpected_exception_is_stopped_with_error(store: JobStore, tmp_path: P
     job = store.list_jobs()[-1]
     assert job.status == "Stopped_With_Error"
     assert job.messages == ("internal error: ValueError: boom",)
+
+
+def test_running_out_of_memory_is_recorded_as_such(store: JobStore, tmp_path: Path) -> None:
+    def exhausted(request: BuildRequest, observer: BuildObserver, job_id: str) -> BuildResult:
+        raise MemoryError
+
+    with pytest.raises(MemoryError):
+        run_job(store, fake_request(tmp_path, FakeSpec()), build=exhausted)
+    job = store.list_jobs()[-1]
+    assert job.status == "Stopped_With_Error"
+    assert job.messages == ("out of memory while building",)
 
 
 class CancelWhenArchiving(NullObserver):
