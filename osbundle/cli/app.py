@@ -150,6 +150,13 @@ def build(
     if background:
         submit_jobs(requests, state_dir)
         return
+    raise typer.Exit(build_all(requests, state_dir, progress, as_json=as_json))
+
+
+def build_all(
+    requests: list[BuildRequest], state_dir: Path | None, mode: ProgressMode, *, as_json: bool
+) -> int:
+    """Build each in the foreground and print its result; the worst exit code of them."""
     from osbundle.interrupts import cancel_on_signals
 
     worst = 0
@@ -158,7 +165,7 @@ def build(
     with cancel_on_signals():
         for request in requests:
             try:
-                result = build_now(request, state_dir, progress)
+                result = build_now(request, state_dir, mode)
             except OsbundleError as exc:
                 if len(requests) == 1 and not as_json:
                     raise
@@ -166,7 +173,7 @@ def build(
                 result = BuildResult.failed(str(exc), exc.job_id)
                 echo(f"osbundle: error: {naming_profile(request.profile_dir, exc)}", err=True)
             print_build_result(result, as_json=as_json)
-    raise typer.Exit(worst)
+    return worst
 
 
 def naming_profile(profile_dir: Path, exc: OsbundleError) -> str:
