@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,6 +14,22 @@ from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"  # the example profiles
+
+
+def osbundle(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a child process (its state directory is the test's: see conftest.py)."""
+    full_env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000", NO_COLOR="1") | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "osbundle", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        check=False,
+        timeout=120,
+    )
 
 
 def make_profile(

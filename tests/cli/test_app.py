@@ -13,25 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.factory import REPO, make_profile
+from tests.factory import REPO, make_profile, osbundle
 from tests.profile.helpers import WINDOWS_FILES
 
 WINDOWS = REPO / "profiles" / "windows-2016-datacenter"
-
-
-def osbundle(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO
-) -> subprocess.CompletedProcess[str]:
-    full_env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000", NO_COLOR="1") | (env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "osbundle", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        check=False,
-        timeout=120,
-    )
 
 
 def one_line_error(done: subprocess.CompletedProcess[str]) -> str:

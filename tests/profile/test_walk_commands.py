@@ -7,29 +7,12 @@ a source the file system cannot take (a name too long) is one diagnostic at the 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from tests.factory import REPO, make_profile
-
-
-def osbundle(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000", NO_COLOR="1")
-    env["OSBUNDLE_HOME"] = str(tmp_path / "state")
-    return subprocess.run(
-        [sys.executable, "-m", "osbundle", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=False,
-        timeout=120,
-    )
+from tests.factory import make_profile, osbundle
 
 
 def linked_profile(root: Path) -> Path:
@@ -46,10 +29,10 @@ def linked_profile(root: Path) -> Path:
 
 def test_links_inside_the_profile_are_followed_by_validate_plan_and_build(tmp_path: Path) -> None:
     profile = linked_profile(tmp_path / "p")
-    validated = osbundle(tmp_path, "validate", str(profile), "--format", "json")
+    validated = osbundle("validate", str(profile), "--format", "json")
     assert validated.returncode == 0, validated.stdout + validated.stderr
 
-    planned = osbundle(tmp_path, "plan", str(profile), "--json")
+    planned = osbundle("plan", str(profile), "--json")
     assert planned.returncode == 0, planned.stderr
     members = {m["path"]: m["size"] for m in json.loads(planned.stdout)["members"]}
     wanted = {
@@ -58,7 +41,7 @@ def test_links_inside_the_profile_are_followed_by_validate_plan_and_build(tmp_pa
     }
     assert members == wanted
 
-    built = osbundle(tmp_path, "build", str(profile), "-o", str(tmp_path / "out"), "--json")
+    built = osbundle("build", str(profile), "-o", str(tmp_path / "out"), "--json")
     assert built.returncode == 0, built.stderr
     with tarfile.open(json.loads(built.stdout)["path"]) as tar:
         payload = {
@@ -87,7 +70,7 @@ def test_a_source_too_long_for_the_file_system_is_one_located_error(
 ) -> None:
     profile = make_profile(tmp_path / "p", {"ok/a.txt": b"a"}, lists={"files": [source]})
     args = ["-o", str(tmp_path / "out")] if command == "build" else []
-    done = osbundle(tmp_path, command, str(profile), *args)
+    done = osbundle(command, str(profile), *args)
     assert "Traceback" not in done.stderr
     assert done.returncode != 0
     text = done.stdout + done.stderr
