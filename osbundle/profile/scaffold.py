@@ -17,7 +17,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from osbundle import kinds
-from osbundle.errors import InputError, OsbundleError
+from osbundle.errors import InputError
 from osbundle.kinds import FAMILY_RULES, KINDS, RENDERED_KINDS, Family, Kind, file_stem
 from osbundle.macros.grammar import find_macros
 from osbundle.macros.render import TemplateError, read_template
@@ -83,12 +83,13 @@ def scaffold_profile(
     install: dict[str, object] = {}
     if len(unattend) == 1:
         install["unattend"] = unattend[0]["name"]
-    write_yaml(target, header, os_spec, install, draft)
+    text = yaml_text(header, os_spec, install, draft)
+    created = write_new(target, text)
     try:
         disable_unresolvable_rendering(target, draft)
-        write_yaml(target, header, os_spec, install, draft)
-    except OsbundleError:
-        target.unlink()
+        rewrite(target, created, yaml_text(header, os_spec, install, draft))
+    except BaseException:
+        remove_if_ours(target, created)
         raise
     return target, draft.notes
 
@@ -210,13 +211,9 @@ def parent_of(rel: str) -> str:
     return rel.rpartition("/")[0]
 
 
-def write_yaml(
-    target: Path,
-    header: dict[str, str],
-    os_spec: dict[str, str],
-    install: dict[str, object],
-    draft: Draft,
-) -> None:
+def yaml_text(
+    header: dict[str, str], os_spec: dict[str, str], install: dict[str, object], draft: Draft
+) -> str:
     # JSON strings are valid YAML double-quoted scalars: no quoting rules of our own.
     def scalar(value: object) -> str:
         return json.dumps(value, ensure_ascii=False)
@@ -236,9 +233,57 @@ def write_yaml(
         for item in items:
             pairs = [f"{k}: {scalar(v)}" for k, v in item.items()]
             lines.append("  - " + "\n    ".join(pairs))
+    return "\n".join(lines) + "\n"
+
+
+FileId = tuple[int, int]
+
+
+def write_new(target: Path, text: str) -> FileId:
+    """Create `target` (never an existing name, a link or a hard link planted there) holding
+    `text`; its device and inode, so that later steps touch only this file."""
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError:
+        raise InputError(f"{target} already exists; osbundle init does not overwrite it") from None
     except OSError as exc:
         raise InputError(f"cannot write {target}: {exc.strerror}") from exc
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
+    st = os.fstat(fd)
+    created = (st.st_dev, st.st_ino)
+    try:
+        write_all(fd, target, text)
+    except BaseException:
+        remove_if_ours(target, created)
+        raise
+    return created
+
+
+def rewrite(target: Path, created: FileId, text: str) -> None:
+    """Replace the text of the file `write_new` made, if `target` is still that file."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror}") from exc
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != created:
+        os.close(fd)
+        raise InputError(f"{target} was replaced while osbundle init wrote it; nothing written")
+    os.ftruncate(fd, 0)
+    write_all(fd, target, text)
+
+
+def write_all(fd: int, target: Path, text: str) -> None:
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror}") from exc
+
+
+def remove_if_ours(target: Path, created: FileId) -> None:
+    try:
+        st = os.lstat(target)
+        if (st.st_dev, st.st_ino) == created:
+            target.unlink()
+    except OSError:
+        pass

@@ -10,6 +10,7 @@ import pytest
 
 from osbundle.errors import InputError, ProfileInvalid
 from osbundle.kinds import FAMILY_RULES, Family
+from osbundle.profile import scaffold
 from osbundle.profile.load import load_profile
 from osbundle.profile.scaffold import DEFAULT_RELEASES, scaffold_profile
 from osbundle.profile.sources import resolve_sources
@@ -421,3 +422,45 @@ def test_bad_options_are_named_as_options_and_nothing_is_written(
     assert str(caught.value).startswith(message)
     assert not isinstance(caught.value, ProfileInvalid)  # no profile.yaml:line:col to cite
     assert sorted(os.listdir(folder)) == ["x.txt"]
+
+
+def test_init_never_writes_through_a_hard_link_planted_between_its_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = folder_of(tmp_path / "p", {"x.txt": b""})
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"someone else's\n")
+    real_step = scaffold.disable_unresolvable_rendering
+
+    def swap_then_step(target: Path, draft: scaffold.Draft) -> None:
+        real_step(target, draft)
+        target.unlink()
+        os.link(outside, target)  # what a root `init` must not truncate
+
+    monkeypatch.setattr(scaffold, "disable_unresolvable_rendering", swap_then_step)
+    with pytest.raises(InputError, match="was replaced while osbundle init wrote it"):
+        scaffold_profile(folder, family="rhel", name="n")
+    assert outside.read_bytes() == b"someone else's\n"
+
+
+def test_init_that_fails_half_way_leaves_no_profile_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = folder_of(tmp_path / "p", {"x.txt": b""})
+
+    def crash(target: Path, draft: scaffold.Draft) -> None:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    monkeypatch.setattr(scaffold, "disable_unresolvable_rendering", crash)
+    with pytest.raises(UnicodeDecodeError):
+        scaffold_profile(folder, family="rhel", name="n")
+    assert sorted(os.listdir(folder)) == ["x.txt"]
+
+
+def test_init_refuses_a_name_that_appears_after_its_check(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"someone else's\n")
+    os.link(outside, tmp_path / "profile.yaml")
+    with pytest.raises(InputError, match="already exists; osbundle init does not overwrite it"):
+        scaffold.write_new(tmp_path / "profile.yaml", "id: x\n")
+    assert outside.read_bytes() == b"someone else's\n"
