@@ -178,10 +178,7 @@ def _path_problem(
     """Why a member name is refused: a component below `dest` (each directory checked once),
     its length, or, whatever the rules before, what the reader refuses."""
     directory, _, leaf = below_dest.rpartition("/")
-    if directory not in checked:
-        parts = directory.split("/") if directory else []
-        checked[directory] = next(filter(None, (_component(p, windows) for p in parts)), None)
-    why = checked[directory] or _component(leaf, windows)
+    why = _directory_problem(directory, windows, checked) or _component(leaf, windows)
     if why is not None:
         return why
     why = names.path_length_problem(full, windows)
@@ -189,6 +186,17 @@ def _path_problem(
         return f"whose name {why}"
     why = names.member_name_problem(full)
     return None if why is None else f"which bundle readers refuse (it {why})"
+
+
+def _directory_problem(directory: str, windows: bool, checked: dict[str, str | None]) -> str | None:
+    """The first refused component of `directory`; each directory's last component is checked
+    once, its parent's from `checked` (files sit two to a directory in a driver tree)."""
+    if directory in checked:
+        return checked[directory]
+    parent, _, last = directory.rpartition("/")
+    why = _directory_problem(parent, windows, checked) or _component(last, windows)
+    checked[directory] = why
+    return why
 
 
 def _component(part: str, windows: bool) -> str | None:
@@ -218,10 +226,9 @@ def capacity_diagnostics(profile: Profile, files: Sequence[ResolvedFile]) -> lis
     fields = (profile.id, profile.name, profile.description, os.release, os.arch, install)
     # JSON takes at most 6 bytes for a character repr() shows as at least one
     total = _PROFILE_BYTES + 6 * len(repr(fields))
-    # Quick: what no item can exceed once the names are checked (escaping may double a name).
-    name = max((len(e.name.encode()) for e in profile.entries if e.name), default=0)
-    item = _ITEM_BYTES + 2 * names.MAX_NAME_BYTES + 2 * max(name, names.MAX_COMPONENT_BYTES)
-    if total + len(files) * 2 * item <= model.MAX_METADATA_BYTES:
+    # Quick: no character takes more than 4 bytes in JSON (UTF-8, or an escaped `"` or `\`).
+    longest = max((len(rf.bundle_path) + len(rf.name or "") for rf in files), default=0)
+    if total + len(files) * 2 * (_ITEM_BYTES + 4 * longest) <= model.MAX_METADATA_BYTES:
         return []
     for rf in files:
         total += _ITEM_BYTES + _json_bytes(rf.bundle_path) + _json_bytes(rf.name or "")
