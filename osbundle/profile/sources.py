@@ -31,6 +31,7 @@ def _resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[
     diagnostics: list[Diagnostic] = []
     reported_kinds: set[str] = set()
     folders: Folders = {}
+    roots: dict[str, str] = {}
     for spec in profile.entries:
         if not kinds.supported(family, spec.kind):
             if spec.kind not in reported_kinds:
@@ -38,7 +39,7 @@ def _resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[
                 message = kinds.unsupported_message(family, spec.kind)
                 diagnostics.append(spec_diagnostic(spec, message, (KINDS[spec.kind].key,)))
             continue
-        resolved, problems = resolve_spec(spec, folders)
+        resolved, problems = resolve_spec(spec, folders, roots)
         files.extend(resolved)
         diagnostics.extend(spec_diagnostic(spec, p) for p in problems)
         diagnostics.extend(spec_diagnostic(spec, p) for p in family_problems(family, resolved))
@@ -58,11 +59,11 @@ def spec_diagnostic(
 
 
 def resolve_spec(
-    spec: SourceSpec, folders: Folders | None = None
+    spec: SourceSpec, folders: Folders | None = None, roots: dict[str, str] | None = None
 ) -> tuple[list[ResolvedFile], list[str]]:
     """The files one entry matches (sorted by source path) and its problems as messages; an
-    error of the file system is one of them, never an exception. `folders`: shared by the
-    entries of one profile (walk.Folders)."""
+    error of the file system is one of them, never an exception. `folders` and `roots`: shared
+    by the entries of one profile (walk.Walker.at)."""
     parts, problem = split_relative(spec.source, "source")
     dest_parts, dest_problem = split_relative(spec.dest, "dest")
     problems = [p for p in (problem, dest_problem) if p is not None]
@@ -71,7 +72,7 @@ def resolve_spec(
     if not parts:
         return [], [f"source {spec.source!r} names the profile directory itself"]
     try:
-        with Walker.at(os.fspath(spec.base_dir), folders) as walker:
+        with Walker.at(os.fspath(spec.base_dir), folders, roots) as walker:
             walker.expand(parts)
     except OSError as exc:  # the base directory itself, or a descriptor limit
         return [], [f"cannot read the sources of {spec.source!r}: {exc.strerror or exc}"]

@@ -146,10 +146,17 @@ class Walker:
 
     @classmethod
     @contextmanager
-    def at(cls, base: str, folders: Folders | None = None) -> Iterator[Walker]:
+    def at(
+        cls, base: str, folders: Folders | None = None, roots: dict[str, str] | None = None
+    ) -> Iterator[Walker]:
         """A walker over `base`, its root descriptor closed at the end; OSError if it cannot
-        be opened. `folders` is shared by the walks of one profile."""
-        root = os.path.realpath(base)
+        be opened. `folders` and `roots` (base -> real path) are shared by the walks of one
+        profile: the root's real path names it, its descriptor is what the walk trusts."""
+        root = roots.get(base) if roots is not None else None
+        if root is None:
+            root = os.path.realpath(base)
+            if roots is not None:
+                roots[base] = root
         fd = os.open(root, ROOT_FLAGS)
         try:
             yield cls(base, root, fd, {} if folders is None else folders)
