@@ -267,16 +267,31 @@ def acquire_lock(lock: Path, final: Path) -> int:
         os.close(fd)
 
 
+def open_regular(
+    path: str | Path, flags: int, mode: int, *, dir_fd: int | None = None
+) -> int | None:
+    """`path` opened with `flags` (which hold O_NOFOLLOW, and O_NONBLOCK so that a FIFO cannot
+    hang the open), or None when it is not a regular file: a link, a directory, a FIFO or a
+    device. Any other OSError is raised."""
+    try:
+        fd = os.open(path, flags, mode, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            return None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
 def open_lock(lock: Path, flags: int = _LOCK_FLAGS) -> int:
     """The lock file, opened without following a link; BuildError if it is not a regular file."""
     try:
-        fd = os.open(lock, flags, 0o666)
+        fd = open_regular(lock, flags, 0o666)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
-            raise BuildError(f"{lock} is not a regular file; refusing to use it as a lock") from exc
         raise BuildError(f"cannot write in {lock.parent}: {exc.strerror}") from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
+    if fd is None:
         raise BuildError(f"{lock} is not a regular file; refusing to use it as a lock")
     return fd
 

@@ -18,6 +18,7 @@ import os
 import stat
 from pathlib import Path
 
+from osbundle.destinations.local import open_regular
 from osbundle.errors import JobError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -97,14 +98,13 @@ def open_log(log: Path) -> int:
             os.mkdir(log.parent, 0o700)
         dir_fd = os.open(log.parent, _DIR_FLAGS)
         try:
-            fd = os.open(log.name, _LOG_FLAGS, 0o600, dir_fd=dir_fd)
+            fd = open_regular(log.name, _LOG_FLAGS, 0o600, dir_fd=dir_fd)
         finally:
             os.close(dir_fd)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENXIO, errno.EISDIR):
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # `logs` is a link or no directory
             raise JobError(f"worker log {log} is not a regular file; refusing it") from exc
         raise JobError(f"cannot write worker log {log}: {exc.strerror}") from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
+    if fd is None:
         raise JobError(f"worker log {log} is not a regular file; refusing it")
     return fd
