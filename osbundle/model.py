@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
@@ -171,6 +171,38 @@ class Member:
     phase: Literal["pre", "post"] | None = None
     name: str | None = None
     origin: SourceId | None = None  # set with `source`: the file to read, as collected
+
+
+class MemberList(Protocol):
+    """The payload members of one build, in archive order (sorted by the UTF-8 bytes of their
+    path), read as often as needed and never all held at once: a large profile's list lives in
+    a temporary file, so that memory does not grow with the member count. `span` may be called
+    from forked processes at the same time (the reader processes take their batches with it).
+    """
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Member]: ...
+
+    def span(self, start: int, stop: int) -> Iterator[Member]:
+        """Members `start` to `stop - 1`, in order."""
+        ...
+
+
+@dataclass(frozen=True)
+class ListedMembers:
+    """A MemberList held in memory: hand-made member lists (tests, small generated sets)."""
+
+    items: tuple[Member, ...]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Member]:
+        return iter(self.items)
+
+    def span(self, start: int, stop: int) -> Iterator[Member]:
+        return iter(self.items[start:stop])
 
 
 @dataclass(frozen=True, slots=True)
