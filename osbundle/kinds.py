@@ -174,25 +174,37 @@ def file_stem(name: str) -> str:
 
 
 def windows_driver_problems(in_kind_paths: list[str]) -> list[str]:
-    """Problems with one Windows driver source, given its files' paths below the kind dir.
-
-    Every `.zip` stands alone; every other file belongs to a driver folder (its first path
-    component, or the source's own top level) that must hold at least one `.inf`.
-    """
-    folders: dict[str, bool] = {}
+    """Problems with one Windows driver source, given its files' paths below the kind dir."""
+    folders = DriverFolders()
     for path in in_kind_paths:
+        folders.add(path)
+    return folders.problems()
+
+
+class DriverFolders:
+    """The driver folders of one Windows driver source, its files' paths below the kind dir
+    `add`ed one at a time: every `.zip` stands alone; every other file belongs to a driver
+    folder (its first path component, or the source's own top level) that must hold at least
+    one `.inf`."""
+
+    def __init__(self) -> None:
+        self.has_inf: dict[str, bool] = {}  # one per folder, not per file
+
+    def add(self, path: str) -> None:
         lowered = path.lower()
         head, sep, _ = path.partition("/")
         if not sep and lowered.endswith(".zip"):
-            continue
+            return
         folder = head if sep else ""
-        folders[folder] = folders.get(folder, False) or lowered.endswith(".inf")
-    problems = []
-    for folder, has_inf in sorted(folders.items()):
-        if not has_inf:
-            where = f"folder {folder!r} holds" if folder else "files outside a folder hold"
-            problems.append(
-                f"Windows driver {where} no .inf file (a driver is a folder with an "
-                ".inf, or a .zip)"
-            )
-    return problems
+        self.has_inf[folder] = self.has_inf.get(folder, False) or lowered.endswith(".inf")
+
+    def problems(self) -> list[str]:
+        problems = []
+        for folder, has_inf in sorted(self.has_inf.items()):
+            if not has_inf:
+                where = f"folder {folder!r} holds" if folder else "files outside a folder hold"
+                problems.append(
+                    f"Windows driver {where} no .inf file (a driver is a folder with an "
+                    ".inf, or a .zip)"
+                )
+        return problems

@@ -188,6 +188,10 @@ class MemberList(Protocol):
         """Members `start` to `stop - 1`, in order."""
         ...
 
+    def descriptors(self) -> tuple[int, ...]:
+        """The file descriptors a forked process must keep open to read the list."""
+        ...
+
 
 @dataclass(frozen=True)
 class ListedMembers:
@@ -203,6 +207,9 @@ class ListedMembers:
 
     def span(self, start: int, stop: int) -> Iterator[Member]:
         return iter(self.items[start:stop])
+
+    def descriptors(self) -> tuple[int, ...]:
+        return ()
 
 
 @dataclass(frozen=True, slots=True)

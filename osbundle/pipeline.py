@@ -7,8 +7,10 @@ the bundle appear, with its `.sha256`, only when it is complete.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from osbundle.destinations.base import Destination, Upload
 from osbundle.destinations.resolve import destination_for
 from osbundle.gcpause import collector_paused
 from osbundle.interrupts import signals_held
-from osbundle.model import DEFAULT_EPOCH, BuildRequest, BuildResult, Member, Profile
+from osbundle.model import DEFAULT_EPOCH, BuildRequest, BuildResult, MemberList, Profile
 from osbundle.observer import BuildObserver, NullObserver
 from osbundle.profile.validate import load_checked_profile
 from osbundle.stages import archive, collect, export, render
@@ -31,9 +33,10 @@ class BuildContext:
     observer: BuildObserver
     job_id: str
     destination: Destination
+    owned: contextlib.ExitStack  # what the steps opened that lives until the build ends
     started: float = field(default_factory=time.monotonic)
     profile: Profile | None = None
-    members: tuple[Member, ...] = ()
+    members: MemberList | None = None
     upload: Upload | None = None
     archived: ArchiveResult | None = None
 
@@ -48,8 +51,9 @@ def build_bundle(
     profile), BuildError or Cancelled."""
     target = destination if destination is not None else destination_for(request)
     # The per-member records die with the context, before the collector resumes.
-    with collector_paused():
-        return run_steps(BuildContext(request, observer or NullObserver(), job_id, target))
+    with collector_paused(), contextlib.ExitStack() as owned:
+        watch = observer or NullObserver()
+        return run_steps(BuildContext(request, watch, job_id, target, owned))
 
 
 def run_steps(ctx: BuildContext) -> BuildResult:
@@ -66,26 +70,35 @@ def run_steps(ctx: BuildContext) -> BuildResult:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A checked profile and its payload members, as collected and as they will be archived."""
+    """A checked profile and its payload members, as collected and as they will be archived
+    (the same list but for the rendered members, which carry their bytes)."""
 
     profile: Profile
-    collected: tuple[Member, ...]
-    members: tuple[Member, ...]  # rendered members carry their bytes
+    collected: MemberList
+    members: MemberList
 
 
-def prepare(profile_dir: Path, observer: BuildObserver | None = None) -> Prepared:
-    """Load the profile with every check `validate` makes, then collect and render members."""
+@contextlib.contextmanager
+def prepare(
+    profile_dir: Path, observer: BuildObserver | None = None, spill_dir: Path | None = None
+) -> Iterator[Prepared]:
+    """Load the profile with every check `validate` makes, then collect and render members;
+    a large profile's lists live in spill files in `spill_dir` until the context ends."""
     watch = observer or NullObserver()
     watch.stage("load")
-    checked = load_checked_profile(profile_dir)
-    watch.stage("collect")
-    collected = collect.collect(checked.files)
-    watch.stage("render")
-    return Prepared(checked.profile, collected, render.render(checked.profile, collected))
+    with load_checked_profile(profile_dir, spill_dir) as checked:
+        watch.stage("collect")
+        collected = collect.CollectedMembers(checked.files)
+        special = [collect.member_for(rf) for rf in checked.special]
+        watch.stage("render")
+        rendered = render.render_list(checked.profile, collected, special)
+        yield Prepared(checked.profile, collected, rendered)
 
 
 def prepare_members(ctx: BuildContext) -> None:
-    prepared = prepare(ctx.request.profile_dir, ctx.observer)
+    outdir = ctx.request.outdir
+    spill_dir = outdir if outdir.is_dir() else None  # beside the bundle; else the system's
+    prepared = ctx.owned.enter_context(prepare(ctx.request.profile_dir, ctx.observer, spill_dir))
     ctx.profile, ctx.members = prepared.profile, prepared.members
 
 
@@ -101,7 +114,7 @@ def write_archive(ctx: BuildContext) -> None:
     epoch = ctx.request.source_date_epoch
     ctx.archived = archive.archive(
         the_profile(ctx),
-        ctx.members,
+        tuple(the_members(ctx)),
         the_upload(ctx).file,
         mtime=DEFAULT_EPOCH if epoch is None else epoch,
         compression=ctx.request.compression,
@@ -140,6 +153,11 @@ def build_result(ctx: BuildContext) -> BuildResult:
 def the_profile(ctx: BuildContext) -> Profile:
     assert ctx.profile is not None, "prepare_members runs first"
     return ctx.profile
+
+
+def the_members(ctx: BuildContext) -> MemberList:
+    assert ctx.members is not None, "prepare_members runs first"
+    return ctx.members
 
 
 def the_upload(ctx: BuildContext) -> Upload:

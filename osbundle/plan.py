@@ -57,13 +57,13 @@ class Plan:
 
 
 def plan_bundle(profile_dir: Path) -> Plan:
-    prepared = prepare(profile_dir)
-    profile, members = prepared.profile, prepared.members
-    digests = [digest_member(profile.name, m) for m in members]
-    planned = tuple(
-        planned_member(profile, source, final)
-        for source, final in zip(prepared.collected, members, strict=True)
-    )
+    with prepare(profile_dir) as prepared:
+        profile, members = prepared.profile, tuple(prepared.members)
+        digests = [digest_member(profile.name, m) for m in members]
+        planned = tuple(
+            planned_member(profile, source, final)
+            for source, final in zip(prepared.collected, members, strict=True)
+        )
     return Plan(
         profile=profile,
         members=planned,

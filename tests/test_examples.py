@@ -35,9 +35,9 @@ EPOCH = 1700000000  # 2023-11-14T22:13:20Z
 
 def rendered(example: str) -> dict[str, bytes]:
     """Bundle path -> bytes of every member after the render stage (else the source's bytes)."""
-    checked = load_checked_profile(PROFILES / example)
-    members = render(checked.profile, collect(checked.files))
-    return {m.path: member_bytes(m) for m in members}
+    with load_checked_profile(PROFILES / example) as checked:
+        members = render(checked.profile, collect(list(checked.files)))
+        return {m.path: member_bytes(m) for m in members}
 
 
 def member_bytes(member: Member) -> bytes:

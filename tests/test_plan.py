@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import os
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -139,17 +140,18 @@ def changed_after_collecting(
 ) -> None:
     """plan_bundle's files change right after they were collected, before they are digested."""
 
-    def prepare_then_change(profile_dir: Path) -> Prepared:
-        prepared = prepare(profile_dir)
-        for rel, data in change.items():
-            path = profile_dir / rel
-            before = path.stat()
-            path.write_bytes(data)
-            if keep_mtime:
-                os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-            else:
-                os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
-        return prepared
+    @contextlib.contextmanager
+    def prepare_then_change(profile_dir: Path) -> Iterator[Prepared]:
+        with prepare(profile_dir) as prepared:
+            for rel, data in change.items():
+                path = profile_dir / rel
+                before = path.stat()
+                path.write_bytes(data)
+                if keep_mtime:
+                    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+                else:
+                    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))
+            yield prepared
 
     monkeypatch.setattr("osbundle.plan.prepare", prepare_then_change)
 

@@ -36,9 +36,26 @@ def shown_path(rf: ResolvedFile) -> str:
     return os.path.normpath(os.path.join(os.path.dirname(declared), rf.rel_source))
 
 
+def is_special(rf: ResolvedFile) -> bool:
+    """Whether special_diagnostics reads the file: unattend, settings, or one to render."""
+    kind = rf.spec.kind
+    return kind in ("unattend", "settings") or (rf.spec.render and kind in RENDERED_KINDS)
+
+
 def semantic_diagnostics(
     profile: Profile, files: Sequence[ResolvedFile], locate: Locate
 ) -> list[Diagnostic]:
+    """`special_diagnostics` of the files it reads, and `unreadable` of the others."""
+    out = special_diagnostics(profile, [rf for rf in files if is_special(rf)], locate)
+    out.extend(d for rf in files if not is_special(rf) and (d := unreadable(rf)) is not None)
+    return out
+
+
+def special_diagnostics(
+    profile: Profile, files: Sequence[ResolvedFile], locate: Locate
+) -> list[Diagnostic]:
+    """Unattend names, the settings files' macro table and every file to render, of the
+    profile's unattend, settings and to-be-rendered files (`is_special`)."""
     out = list(_unattend_names(profile, files, locate))
     settings = [rf for rf in files if rf.spec.kind == "settings"]
     defined, problems = macro_table(profile, [settings_file(rf, shown_path(rf)) for rf in settings])
@@ -47,10 +64,17 @@ def semantic_diagnostics(
     for rf in files:
         if rf.spec.render and rf.spec.kind in RENDERED_KINDS:
             out.extend(_rendering(profile, rf, defined, budget))
-        elif rf.spec.kind != "settings" and not os.access(rf.abs_path, os.R_OK):
-            # Read above when rendered or settings; the rest only the build reads (one syscall).
-            out.append(spec_diagnostic(rf.spec, f"{rf.rel_source!r} is not readable"))
+        elif rf.spec.kind != "settings" and (unread := unreadable(rf)) is not None:
+            out.append(unread)
     return out
+
+
+def unreadable(rf: ResolvedFile) -> Diagnostic | None:
+    """A file read only by the build (not rendered, not settings) that it could not read: one
+    syscall, here rather than halfway through a build."""
+    if os.access(rf.abs_path, os.R_OK):
+        return None
+    return spec_diagnostic(rf.spec, f"{rf.rel_source!r} is not readable")
 
 
 def _unattend_names(

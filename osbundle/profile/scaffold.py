@@ -25,8 +25,8 @@ from osbundle.macros.settings import macro_table
 from osbundle.model import ResolvedFile
 from osbundle.profile.checks import collected, settings_file
 from osbundle.profile.load import load_profile
+from osbundle.profile.scan import resolve_sources
 from osbundle.profile.schema import PROFILE_SCHEMA
-from osbundle.profile.sources import resolve_sources
 from osbundle.profile.walk import literal_pattern
 from osbundle.resources import load_schema
 

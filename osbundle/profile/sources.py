@@ -1,52 +1,21 @@
-"""Resolve a profile's sources to regular files, their bundle paths, and the problems found."""
+"""The checks of one entry's files: where they land, family rules, names, and the capacity of a
+bundle; `scan.py` streams every file of a profile through them."""
 
 from __future__ import annotations
 
 import os
-import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator
+from dataclasses import replace
 
 from osbundle import kinds, model, names
-from osbundle.diagnostics import Diagnostic, DocPath, format_doc_path
-from osbundle.gcpause import collector_paused
-from osbundle.kinds import KINDS, NAMED_KINDS, Family
+from osbundle.diagnostics import Diagnostic, DocPath
+from osbundle.kinds import KINDS, NAMED_KINDS, Family, Kind
 from osbundle.model import METADATA, TRAILERS, Profile, ResolvedFile, SourceSpec
+from osbundle.profile.collisions import collision_key
+from osbundle.profile.spill import Sorter
 from osbundle.profile.walk import Folders, Match, Walker, split_relative
 
-
-def resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[Diagnostic, ...]]:
-    """Every file the profile's entries match, in entry order (sorted within an entry).
-
-    Problems are diagnostics at the entry's position, never exceptions: escapes from the
-    profile directory, sources matching nothing, non-regular files, family rules, bundle
-    paths a reader or the target refuses (`osbundle/names.py`), collisions.
-    """
-    with collector_paused():  # one record per file, none in a cycle: see gcpause.py
-        return _resolve_sources(profile)
-
-
-def _resolve_sources(profile: Profile) -> tuple[tuple[ResolvedFile, ...], tuple[Diagnostic, ...]]:
-    family = profile.os.family
-    files: list[ResolvedFile] = []
-    diagnostics: list[Diagnostic] = []
-    reported_kinds: set[str] = set()
-    folders: Folders = {}
-    roots: dict[str, str] = {}
-    for spec in profile.entries:
-        if not kinds.supported(family, spec.kind):
-            if spec.kind not in reported_kinds:
-                reported_kinds.add(spec.kind)
-                message = kinds.unsupported_message(family, spec.kind)
-                diagnostics.append(spec_diagnostic(spec, message, (KINDS[spec.kind].key,)))
-            continue
-        resolved, problems = resolve_spec(spec, folders, roots)
-        files.extend(resolved)
-        diagnostics.extend(spec_diagnostic(spec, p) for p in problems)
-        diagnostics.extend(spec_diagnostic(spec, p) for p in family_problems(family, resolved))
-        diagnostics.extend(name_diagnostics(profile.name, family, spec, resolved))
-    diagnostics.extend(collision_diagnostics(files, fold=family == "windows"))
-    diagnostics.extend(capacity_diagnostics(profile, files))
-    return tuple(files), tuple(diagnostics)
+__all__ = ["collision_key"]  # where tests and older callers import it from
 
 
 def spec_diagnostic(
@@ -58,29 +27,29 @@ def spec_diagnostic(
     return Diagnostic(file, line, col, spec.yaml_path if path is None else path, message, hint)
 
 
-def resolve_spec(
-    spec: SourceSpec, folders: Folders | None = None, roots: dict[str, str] | None = None
-) -> tuple[list[ResolvedFile], list[str]]:
-    """The files one entry matches (sorted by source path) and its problems as messages; an
-    error of the file system is one of them, never an exception. `folders` and `roots`: shared
-    by the entries of one profile (walk.Walker.at)."""
+def entry_files(
+    spec: SourceSpec, folders: Folders, roots: dict[str, str], found: Sorter[Match]
+) -> tuple[Iterator[ResolvedFile], list[str]]:
+    """The files one entry matches (sorted by source path, read as the caller iterates) and its
+    problems as messages; an error of the file system is one of them, never an exception.
+    `folders` and `roots` are shared by the entries of one profile (walk.Walker.at); the
+    matches go to `found` until they are read."""
     parts, problem = split_relative(spec.source, "source")
     dest_parts, dest_problem = split_relative(spec.dest, "dest")
     problems = [p for p in (problem, dest_problem) if p is not None]
     if problems:
-        return [], problems
+        return iter(()), problems
     if not parts:
-        return [], [f"source {spec.source!r} names the profile directory itself"]
+        return iter(()), [f"source {spec.source!r} names the profile directory itself"]
     try:
-        with Walker.at(os.fspath(spec.base_dir), folders, roots) as walker:
+        with Walker.at(os.fspath(spec.base_dir), folders, roots, found) as walker:
             walker.expand(parts)
     except OSError as exc:  # the base directory itself, or a descriptor limit
-        return [], [f"cannot read the sources of {spec.source!r}: {exc.strerror or exc}"]
-    if not walker.found and not walker.problems:
-        return [], [f"source {spec.source!r} matches no file"]
+        return iter(()), [f"cannot read the sources of {spec.source!r}: {exc.strerror or exc}"]
+    if not len(found) and not walker.problems:
+        return iter(()), [f"source {spec.source!r} matches no file"]
     prefix = "/".join([KINDS[spec.kind].directory, *dest_parts]) + "/"
-    matches = sorted(walker.found.values(), key=lambda m: m.rel_source)
-    return [_resolved(spec, m, prefix) for m in matches], walker.problems
+    return (_resolved(spec, m, prefix) for m in walker.matches()), walker.problems
 
 
 def _resolved(spec: SourceSpec, match: Match, prefix: str) -> ResolvedFile:
@@ -107,49 +76,58 @@ def in_kind_path(rf: ResolvedFile) -> str:
     return rf.bundle_path[skip:]
 
 
-def family_problems(family: Family, resolved: list[ResolvedFile]) -> list[str]:
-    """Per-family rules for the files of one entry."""
-    if not resolved:
-        return []
-    kind = resolved[0].spec.kind
-    if family == "windows" and kind == "driver":
-        return kinds.windows_driver_problems([in_kind_path(rf) for rf in resolved])
-    if kinds.accepts_any_name(family, kind):
-        return []
-    return [
-        kinds.rejected_message(family, kind, rf.rel_source)
-        for rf in resolved
-        if not kinds.accepts(family, kind, os.path.basename(rf.abs_path))
-    ]
+class FamilyRules:
+    """Per-family rules for the files of one entry: `check` each file, then `finish`."""
+
+    def __init__(self, family: Family, kind: Kind) -> None:
+        self.family, self.kind = family, kind
+        self.drivers = family == "windows" and kind == "driver"
+        self.any_name = kinds.accepts_any_name(family, kind)
+        self.folders = kinds.DriverFolders()
+
+    def check(self, rf: ResolvedFile) -> str | None:
+        if self.drivers:
+            self.folders.add(in_kind_path(rf))
+        elif not self.any_name and not kinds.accepts(
+            self.family, self.kind, os.path.basename(rf.abs_path)
+        ):
+            return kinds.rejected_message(self.family, self.kind, rf.rel_source)
+        return None
+
+    def finish(self) -> list[str]:
+        return self.folders.problems() if self.drivers else []
 
 
-def name_diagnostics(
-    top: str, family: Family, spec: SourceSpec, resolved: list[ResolvedFile]
-) -> list[Diagnostic]:
+class NameCheck:
     """The entry's bundle paths that the reader refuses or the family cannot hold: its `dest`
-    once (at the `dest`), then each file's components below it and its whole name
-    (`<top>/<bundle path>`)."""
-    windows = family == "windows"
-    problem = dest_problem(spec.dest, windows) if spec.dest else None
-    if problem is not None:
-        return [dest_diagnostic(spec, problem)]
-    checked: dict[str, str | None] = {}  # a directory below `dest` -> its problem
-    out = []
-    for rf in resolved:
-        full = f"{top}/{rf.bundle_path}"
+    once (at the `dest`: `dest_diagnostic`, and then its files are not checked), then each
+    file's components below it and its whole name (`<top>/<bundle path>`)."""
+
+    def __init__(self, top: str, family: Family, spec: SourceSpec) -> None:
+        self.top, self.spec, self.windows = top, spec, family == "windows"
+        problem = dest_problem(spec.dest, self.windows) if spec.dest else None
+        self.dest = None if problem is None else dest_diagnostic(spec, problem)
+        self.checked: dict[str, str | None] = {}  # a directory below `dest` -> its problem
+        self.skip = 0
+
+    def check(self, rf: ResolvedFile) -> Diagnostic | None:
+        if self.dest is not None:
+            return None
+        full = f"{self.top}/{rf.bundle_path}"
         # The common case: ASCII holds no bidi control, and no component or whole name of at
         # most 255 characters is over a limit; what remains is the reader's check.
-        short = not windows and len(full) <= names.MAX_COMPONENT_BYTES and full.isascii()
+        short = not self.windows and len(full) <= names.MAX_COMPONENT_BYTES and full.isascii()
         if short and names.member_name_problem(full) is None:
-            continue
-        if not checked:  # the first file checked in full: where `dest` ends in its path
-            checked[""] = None
-            skip = len(rf.bundle_path) - len(in_kind_path(rf))
-        problem = _path_problem(full, rf.bundle_path[skip:], windows, checked)
-        if problem is not None:
-            message = f"{rf.rel_source!r} lands at {names.shown(rf.bundle_path)}, {problem}"
-            out.append(spec_diagnostic(spec, message))
-    return out
+            return None
+        if not self.checked:  # the first file checked in full: where `dest` ends in its path
+            self.checked[""] = None
+            self.skip = len(rf.bundle_path) - len(in_kind_path(rf))
+        below = rf.bundle_path[self.skip :]
+        problem = _path_problem(full, below, self.windows, self.checked)
+        if problem is None:
+            return None
+        message = f"{rf.rel_source!r} lands at {names.shown(rf.bundle_path)}, {problem}"
+        return spec_diagnostic(self.spec, message)
 
 
 def dest_problem(dest: str, windows: bool) -> str | None:
@@ -212,34 +190,42 @@ _ITEM_BYTES = 256
 _PROFILE_BYTES = 64 * 1024  # metadata.json's fixed fields, beside the profile's own text
 
 
-def capacity_diagnostics(profile: Profile, files: Sequence[ResolvedFile]) -> list[Diagnostic]:
+class Capacity:
     """What a reader refuses of the bundle as a whole, at the entry that crosses the limit:
     more than model.MAX_MEMBERS members, a metadata.json over model.MAX_METADATA_BYTES (bounded
-    from above: sizes are not known before rendering). SHA256SUMS is smaller than metadata."""
-    members = model.MAX_MEMBERS - len(TRAILERS)
-    if len(files) > members:
-        message = (
-            f"the bundle would hold {len(files) + len(TRAILERS):,} members with its "
-            f"trailers (a bundle reader takes {model.MAX_MEMBERS:,})"
-        )
-        return [spec_diagnostic(files[members].spec, message)]
-    os, install = profile.os, sorted(profile.install.items())
-    fields = (profile.id, profile.name, profile.description, os.release, os.arch, install)
-    # JSON takes at most 6 bytes for a character repr() shows as at least one
-    total = _PROFILE_BYTES + 6 * len(repr(fields))
-    # Quick: no character takes more than 4 bytes in JSON (UTF-8, or an escaped `"` or `\`).
-    longest = max((len(rf.bundle_path) + len(rf.name or "") for rf in files), default=0)
-    if total + len(files) * 2 * (_ITEM_BYTES + 4 * longest) <= model.MAX_METADATA_BYTES:
-        return []
-    for rf in files:
-        total += _ITEM_BYTES + _json_bytes(rf.bundle_path) + _json_bytes(rf.name or "")
-        if rf.spec.kind == "unattend":  # listed again in unattendFiles
-            total += _ITEM_BYTES + _json_bytes(rf.bundle_path) + _json_bytes(rf.name or "")
-        if total > model.MAX_METADATA_BYTES:
+    from above: sizes are not known before rendering). SHA256SUMS is smaller than metadata.
+    `add` every file in entry order, then `diagnostics`."""
+
+    def __init__(self, profile: Profile) -> None:
+        os, install = profile.os, sorted(profile.install.items())
+        fields = (profile.id, profile.name, profile.description, os.release, os.arch, install)
+        # JSON takes at most 6 bytes for a character repr() shows as at least one
+        self.total = _PROFILE_BYTES + 6 * len(repr(fields))
+        self.count = 0
+        self.too_many: Diagnostic | None = None
+        self.too_large: Diagnostic | None = None
+
+    def add(self, rf: ResolvedFile) -> None:
+        self.count += 1
+        if self.count == model.MAX_MEMBERS - len(TRAILERS) + 1:
+            self.too_many = spec_diagnostic(rf.spec, "")
+        if self.too_large is not None:
+            return
+        item = _ITEM_BYTES + _json_bytes(rf.bundle_path) + _json_bytes(rf.name or "")
+        self.total += 2 * item if rf.spec.kind == "unattend" else item  # unattendFiles too
+        if self.total > model.MAX_METADATA_BYTES:
             limit = model.MAX_METADATA_BYTES // (1 << 20)
             message = f"the bundle's {METADATA} would exceed the {limit} MiB a bundle reader takes"
-            return [spec_diagnostic(rf.spec, message)]
-    return []
+            self.too_large = spec_diagnostic(rf.spec, message)
+
+    def diagnostics(self) -> list[Diagnostic]:
+        if self.too_many is not None:
+            message = (
+                f"the bundle would hold {self.count + len(TRAILERS):,} members with its "
+                f"trailers (a bundle reader takes {model.MAX_MEMBERS:,})"
+            )
+            return [replace(self.too_many, message=message)]
+        return [] if self.too_large is None else [self.too_large]
 
 
 def _json_bytes(text: str) -> int:
@@ -247,81 +233,3 @@ def _json_bytes(text: str) -> int:
     control characters, which would take six bytes, never reach a bundle path or name)."""
     size = len(text) if text.isascii() else len(text.encode())
     return size + text.count('"') + text.count("\\")
-
-
-def collision_key(bundle_path: str, fold: bool) -> str:
-    """Bundle paths equal under this key collide; Windows compares them as `names.windows_key`
-    (NFC-normalised, case-folded, trailing dots and spaces stripped)."""
-    return names.windows_key(bundle_path) if fold else bundle_path
-
-
-def collision_diagnostics(files: Iterable[ResolvedFile], fold: bool) -> list[Diagnostic]:
-    """Two files on one path, or a file on a path another file needs as a directory."""
-    seen: dict[str, ResolvedFile] = {}
-    directories: dict[str, ResolvedFile] = {}  # a directory's key -> the first file below it
-    out: list[Diagnostic] = []
-    for rf in files:
-        key = collision_key(rf.bundle_path, fold)
-        cut = key.rfind("/")
-        fresh = key not in seen and key not in directories
-        if fresh and (cut <= 0 or key[:cut] in directories):
-            seen[key] = rf  # the common case: a new file in a known directory
-            continue
-        message = _collision(rf, key, seen, directories)
-        if message is not None:
-            out.append(spec_diagnostic(rf.spec, message))
-            continue
-        seen[key] = rf
-        while cut > 0 and key[:cut] not in directories:
-            directories[key[:cut]] = rf
-            cut = key.rfind("/", 0, cut)
-    return out
-
-
-def _collision(
-    rf: ResolvedFile, key: str, seen: dict[str, ResolvedFile], directories: dict[str, ResolvedFile]
-) -> str | None:
-    """What `rf` collides with among the files before it (`seen` and `directories` are
-    disjoint: a path taken by a file is no directory, and the other way round)."""
-    first = seen.get(key)
-    if first is not None:
-        how = _how(rf.bundle_path, first.bundle_path)
-        return f"{_lands(rf)} collides{how} with {first.rel_source!r} from {_where(first)}"
-    below = directories.get(key)
-    if below is not None:
-        how = _how(rf.bundle_path, _head(below.bundle_path, rf.bundle_path.count("/") + 1))
-        holding = f"holding {below.rel_source!r} from {_where(below)}"
-        return f"{_lands(rf)} is also a directory{how}, {holding}"
-    parent = key
-    while (cut := parent.rfind("/")) > 0 and parent[:cut] not in directories:
-        parent = parent[:cut]
-        file = seen.get(parent)
-        if file is not None:
-            how = _how(_head(rf.bundle_path, parent.count("/") + 1), file.bundle_path)
-            inside = f"inside{how} the file {file.rel_source!r}"
-            return f"{_lands(rf)} is {inside} from {_where(file)}"
-    return None
-
-
-def _lands(rf: ResolvedFile) -> str:
-    return f"{rf.rel_source!r} lands at {rf.bundle_path!r}, which"
-
-
-def _how(path: str, other: str) -> str:
-    """How two colliding paths differ, for the message ("" when they are equal)."""
-    if path == other:
-        return ""
-    if (
-        unicodedata.normalize("NFC", path).casefold()
-        == unicodedata.normalize("NFC", other).casefold()
-    ):
-        return " (ignoring case)"
-    return " (as Windows compares names, trailing dots and spaces stripped)"
-
-
-def _head(path: str, components: int) -> str:
-    return "/".join(path.split("/")[:components])
-
-
-def _where(rf: ResolvedFile) -> str:
-    return format_doc_path(rf.spec.yaml_path)

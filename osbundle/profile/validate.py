@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from osbundle.errors import InputError, ProfileInvalid
 from osbundle.model import Profile, ResolvedFile
-from osbundle.profile.checks import semantic_diagnostics
+from osbundle.profile.checks import special_diagnostics
 from osbundle.profile.extends import PROFILE_FILE
 from osbundle.profile.load import DocCache, ProfileReport, check_profile, diagnostic_order
-from osbundle.profile.sources import resolve_sources
+from osbundle.profile.scan import Scan, scan_sources
+from osbundle.profile.spill import HeldRecords, RecordFile
 
 
 @dataclass(frozen=True)
@@ -103,31 +105,45 @@ def _validate_detached(file: Path) -> ProfileReport:
 
 def validate_profile(file: Path, cache: DocCache | None = None) -> ProfileReport:
     """Schema, sources, family rules, collisions, macros and references of one profile."""
-    return _validate(file, cache)[0]
+    with _validate(file, cache, None) as (report, _):
+        return report
 
 
 @dataclass(frozen=True)
 class CheckedProfile:
-    """A profile that passed every check `validate` makes, with the files its sources match."""
+    """A profile that passed every check `validate` makes, with the files its sources match
+    sorted by bundle path (in a spill file for a large profile) and its `special` ones
+    (checks.is_special), in entry order."""
 
     profile: Profile
-    files: tuple[ResolvedFile, ...]
+    files: RecordFile[ResolvedFile] | HeldRecords[ResolvedFile]
+    special: tuple[ResolvedFile, ...]
 
 
-def load_checked_profile(path: Path) -> CheckedProfile:
-    """What a build starts from: the same checks as `validate`; ProfileInvalid on any error."""
-    report, files = _validate(path, None)
-    if report.profile is None or not report.ok:
-        raise ProfileInvalid(tuple(d for d in report.diagnostics if d.severity == "error"))
-    return CheckedProfile(report.profile, files)
+@contextlib.contextmanager
+def load_checked_profile(path: Path, spill_dir: Path | None = None) -> Iterator[CheckedProfile]:
+    """What a build starts from: the same checks as `validate`; ProfileInvalid on any error.
+    Spill files go to `spill_dir` (None: the system's temporary directory)."""
+    with _validate(path, None, spill_dir) as (report, scan):
+        if report.profile is None or scan is None or not report.ok:
+            raise ProfileInvalid(tuple(d for d in report.diagnostics if d.severity == "error"))
+        records = scan.files.freeze()
+        try:
+            yield CheckedProfile(report.profile, records, tuple(scan.special))
+        finally:
+            records.close()
 
 
-def _validate(file: Path, cache: DocCache | None) -> tuple[ProfileReport, tuple[ResolvedFile, ...]]:
+@contextlib.contextmanager
+def _validate(
+    file: Path, cache: DocCache | None, spill_dir: Path | None
+) -> Iterator[tuple[ProfileReport, Scan | None]]:
     report = check_profile(file, None, cache)
     profile = report.profile
     if profile is None or report.locate is None:
-        return report, ()
-    files, source_diagnostics = resolve_sources(profile)
-    extra = [*source_diagnostics, *semantic_diagnostics(profile, files, report.locate)]
-    diagnostics = tuple(sorted([*report.diagnostics, *extra], key=diagnostic_order))
-    return replace(report, diagnostics=diagnostics), files
+        yield report, None
+        return
+    with scan_sources(profile, spill_dir) as scan:
+        extra = [*scan.diagnostics, *special_diagnostics(profile, scan.special, report.locate)]
+        diagnostics = tuple(sorted([*report.diagnostics, *extra], key=diagnostic_order))
+        yield replace(report, diagnostics=diagnostics), scan

@@ -34,6 +34,7 @@ from osbundle.profile.lookup import (
     plain,
     root_entry,
 )
+from osbundle.profile.spill import Sorter, first_of_each
 from osbundle.tarstream.sourcefile import ROOT_FLAGS
 
 GLOB_CHARS = re.compile(r"[*?\[]")  # what makes a source component a pattern
@@ -63,6 +64,10 @@ class Match(NamedTuple):
     @property
     def mtime_ns(self) -> int:
         return self.origin.mtime_ns
+
+
+def match_source(match: Match) -> str:
+    return match.rel_source
 
 
 def literal_pattern(text: str) -> str:
@@ -141,17 +146,24 @@ class Walker:
     root: str
     root_fd: int
     folders: Folders = field(default_factory=dict)
-    found: dict[str, Match] = field(default_factory=dict)
+    # Every match as met (a file met twice through `**` kept once by `matches`); a profile's
+    # walks pass one that spills to disk, so that a million matches are not held in memory.
+    found: Sorter[Match] = field(default_factory=lambda: Sorter(match_source, None))
     problems: list[str] = field(default_factory=list)
 
     @classmethod
     @contextmanager
     def at(
-        cls, base: str, folders: Folders | None = None, roots: dict[str, str] | None = None
+        cls,
+        base: str,
+        folders: Folders | None = None,
+        roots: dict[str, str] | None = None,
+        found: Sorter[Match] | None = None,
     ) -> Iterator[Walker]:
         """A walker over `base`, its root descriptor closed at the end; OSError if it cannot
         be opened. `folders` and `roots` (base -> real path) are shared by the walks of one
-        profile: the root's real path names it, its descriptor is what the walk trusts."""
+        profile: the root's real path names it, its descriptor is what the walk trusts.
+        `found`: where the matches go (default: in memory)."""
         root = roots.get(base) if roots is not None else None
         if root is None:
             root = os.path.realpath(base)
@@ -159,9 +171,16 @@ class Walker:
                 roots[base] = root
         fd = os.open(root, ROOT_FLAGS)
         try:
-            yield cls(base, root, fd, {} if folders is None else folders)
+            walker = cls(base, root, fd, {} if folders is None else folders)
+            if found is not None:
+                walker.found = found
+            yield walker
         finally:
             os.close(fd)
+
+    def matches(self) -> Iterator[Match]:
+        """Every file matched, once each, sorted by its path relative to the base."""
+        return first_of_each(iter(self.found), match_source)
 
     def _folder(self, entry: Entry) -> Entry:
         """`entry` holding the one Folder object of its directory in this profile, so that the
@@ -269,7 +288,7 @@ class Walker:
             origin = origin._replace(folder=self.folders.setdefault(key, origin.folder))
         rel_source = _join(where.rel_source, name)
         match = Match(f"{where.path}/{name}", rel_source, _join(where.rel, name), mode, origin)
-        self.found.setdefault(rel_source, match)
+        self.found.add(match)
 
     def _enter(self, where: Dir, name: str, entry: Entry, rest: list[str] | None) -> None:
         """Into the directory `entry` (its descriptor closed here): all of it, or `rest`."""

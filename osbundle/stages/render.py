@@ -12,7 +12,7 @@ name a file as `validate` does: beside the profile file, as the user gave it
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 
 from osbundle.errors import InputError
@@ -20,7 +20,7 @@ from osbundle.kinds import RENDERED_KINDS, render_format
 from osbundle.macros.grammar import Scalar
 from osbundle.macros.render import RenderBudget, read_template, render_text
 from osbundle.macros.settings import SettingsFile, macro_table
-from osbundle.model import Member, Profile
+from osbundle.model import Member, MemberList, Profile
 
 
 def render(profile: Profile, members: Sequence[Member]) -> tuple[Member, ...]:
@@ -32,6 +32,45 @@ def render(profile: Profile, members: Sequence[Member]) -> tuple[Member, ...]:
     return tuple(
         render_member(profile, m, values, budget) if needs_rendering(m) else m for m in members
     )
+
+
+def render_list(profile: Profile, members: MemberList, special: Sequence[Member]) -> MemberList:
+    """`render` of a member list not held in memory: `special` are its settings members and
+    those to render (profile/checks.is_special), the only ones this stage reads; the rendered
+    members replace theirs as the list is read (RenderedMembers)."""
+    ordered = sorted(special, key=lambda m: m.path.encode())  # as `render` meets them
+    todo = [m for m in ordered if needs_rendering(m)]
+    if not todo:
+        return members
+    values = macro_values(profile, ordered)
+    budget = RenderBudget()
+    done = {m.path: render_member(profile, m, values, budget) for m in todo}
+    return RenderedMembers(members, done)
+
+
+class RenderedMembers:
+    """A MemberList with some members replaced by their rendered selves (few, and small:
+    within MAX_RENDERED_TOTAL together)."""
+
+    def __init__(self, base: MemberList, rendered: dict[str, Member]) -> None:
+        self.base, self.rendered = base, rendered
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __iter__(self) -> Iterator[Member]:
+        return self._replaced(iter(self.base))
+
+    def span(self, start: int, stop: int) -> Iterator[Member]:
+        return self._replaced(self.base.span(start, stop))
+
+    def descriptors(self) -> tuple[int, ...]:
+        return self.base.descriptors()
+
+    def _replaced(self, members: Iterator[Member]) -> Iterator[Member]:
+        rendered = self.rendered
+        for member in members:
+            yield rendered.get(member.path, member)
 
 
 def needs_rendering(member: Member) -> bool:

@@ -30,6 +30,7 @@ from osbundle.kinds import KINDS
 from osbundle.profile.walk import Walker, split_relative
 from osbundle.yaml.reader import parse_yaml
 from tests import bundle_factory as bf
+from tests.profile.helpers import matches_by_source
 
 
 def test_profile_yaml_is_reconstructed_from_metadata(tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_source_and_dest_land_the_file_on_its_bundle_path(kind_dir: str, parts: 
         with Walker.at(tmp) as walker:
             walker.expand(source_parts)
         assert not walker.problems
-        [match] = walker.found.values()
+        [match] = matches_by_source(walker).values()
         landed = "/".join(p for p in (kind_dir, item.get("dest", ""), match.rel) if p)
         assert landed == path
 

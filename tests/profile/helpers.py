@@ -8,7 +8,8 @@ from pathlib import Path
 
 from osbundle.kinds import Family, Kind
 from osbundle.model import OsSpec, Position, Profile, SourceSpec
-from osbundle.profile.sources import resolve_sources
+from osbundle.profile.scan import resolve_sources
+from osbundle.profile.walk import Match, Walker
 
 
 def make_files(root: Path, names: Sequence[str], mode: int = 0o644) -> None:
@@ -66,3 +67,8 @@ WINDOWS_FILES = {
     "extra/a[1].txt": b"glob chars in a name",
     "top.txt": b"top",
 }
+
+
+def matches_by_source(walker: Walker) -> dict[str, Match]:
+    """Every match of a walk, once each, by its path relative to the base (Walker.matches)."""
+    return {m.rel_source: m for m in walker.matches()}

@@ -22,7 +22,7 @@ from osbundle.macros.settings import macro_table
 from osbundle.model import Position, Profile, ResolvedFile, SourceSpec
 from osbundle.profile.checks import semantic_diagnostics, settings_file, shown_path
 from osbundle.profile.load import Locate, check_profile
-from osbundle.profile.sources import resolve_sources
+from osbundle.profile.scan import resolve_sources
 from osbundle.profile.validate import load_checked_profile
 from tests.factory import make_profile
 
@@ -466,8 +466,11 @@ def test_validate_refuses_whatever_rendering_refuses(
     assert [fields(d) for d in semantic(root)] == [
         (rel, refused.value.line, refused.value.col, (key, 0), refused.value.reason, None)
     ]
-    with pytest.raises(ProfileInvalid, match="^" + re.escape(f"{root}/{rel}:")):
-        load_checked_profile(root)
+    with (
+        pytest.raises(ProfileInvalid, match="^" + re.escape(f"{root}/{rel}:")),
+        load_checked_profile(root),
+    ):
+        pass
 
 
 def test_a_rendered_file_over_16_mib_is_refused_by_validate(tmp_path: Path) -> None:

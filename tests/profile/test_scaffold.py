@@ -13,7 +13,7 @@ from osbundle.kinds import FAMILY_RULES, Family
 from osbundle.profile import scaffold
 from osbundle.profile.load import load_profile
 from osbundle.profile.scaffold import DEFAULT_RELEASES, scaffold_profile
-from osbundle.profile.sources import resolve_sources
+from osbundle.profile.scan import resolve_sources
 from osbundle.profile.validate import validate_profile
 from tests.planted import assert_untouched, plant
 from tests.profile.helpers import WINDOWS_FILES

@@ -14,7 +14,8 @@ from osbundle.bundle.tarread import name_problem
 from osbundle.kinds import KINDS, Family, Kind
 from osbundle.model import Member, MemberDigest
 from osbundle.profile import sources
-from osbundle.profile.sources import collision_key, resolve_sources
+from osbundle.profile.scan import resolve_sources
+from osbundle.profile.sources import collision_key
 from osbundle.stages.metadata import inventory_json
 from tests.profile.helpers import make_files, profile, resolve, spec
 

@@ -15,7 +15,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from osbundle.model import Folder, SourceId
-from osbundle.profile.sources import resolve_sources
+from osbundle.profile.scan import resolve_sources
 from osbundle.profile.walk import (
     MAX_DEPTH,
     Match,
@@ -24,7 +24,7 @@ from osbundle.profile.walk import (
     name_problem,
     split_relative,
 )
-from tests.profile.helpers import make_files, profile, resolve, spec
+from tests.profile.helpers import make_files, matches_by_source, profile, resolve, spec
 
 
 def walked(base: Path | str, source: str) -> Walker:
@@ -40,7 +40,7 @@ def walk(base: Path | str, source: str) -> tuple[dict[str, str], list[str]]:
     """What `source` matches below `base`: {path relative to base: path below the static
     prefix}, and the problems (sorted: directories are read in the file system's order)."""
     walker = walked(base, source)
-    return {k: m.rel for k, m in sorted(walker.found.items())}, sorted(walker.problems)
+    return {k: m.rel for k, m in sorted(matches_by_source(walker).items())}, sorted(walker.problems)
 
 
 def test_symlinks(tmp_path: Path) -> None:
@@ -187,8 +187,8 @@ def test_a_literal_file_is_one_match_with_the_stat_it_had(tmp_path: Path) -> Non
     walker = walked(tmp_path, "a/b/c.sh")
     st_ = os.stat(tmp_path / "a" / "b" / "c.sh")
     assert walker.problems == []
-    assert list(walker.found) == ["a/b/c.sh"]
-    match = walker.found["a/b/c.sh"]
+    assert list(matches_by_source(walker)) == ["a/b/c.sh"]
+    match = matches_by_source(walker)["a/b/c.sh"]
     assert match == Match(
         str(tmp_path / "a" / "b" / "c.sh"), "a/b/c.sh", "c.sh", st_.st_mode, match.origin
     )
@@ -327,7 +327,9 @@ def test_links_met_by_a_glob(tmp_path: Path) -> None:
         "to-file.txt": "to-file.txt",
     }
     assert problems == []
-    assert walked(base, "to-*").found["to-file.txt"].abs_path == str(base / "to-file.txt")
+    assert matches_by_source(walked(base, "to-*"))["to-file.txt"].abs_path == str(
+        base / "to-file.txt"
+    )
     (base / "real" / "up").symlink_to("..")
     (base / "secret").symlink_to(tmp_path / "outside" / "secret.txt")
     found, problems = walk(base, "**/a.txt")
@@ -400,8 +402,8 @@ def test_plain_directories_are_walked_by_descriptor_not_by_real_path(
     with Walker.at(str(tmp_path)) as walker:
         monkeypatch.setattr(os.path, "realpath", no_realpath)
         walker.expand(["d", "**"])
-    assert list(walker.found) == ["d/e/x.txt"]
-    assert walker.found["d/e/x.txt"].origin.folder.rel == "d/e"
+    assert list(matches_by_source(walker)) == ["d/e/x.txt"]
+    assert matches_by_source(walker)["d/e/x.txt"].origin.folder.rel == "d/e"
 
 
 # --- properties ----------------------------------------------------------------------------
@@ -459,7 +461,7 @@ def test_no_match_resolves_outside_the_base_whatever_links_are_drawn(
         base_real = os.path.realpath(base)
         for source in SOURCES:
             walker = walked(base, source)
-            for rel_source, match in walker.found.items():
+            for rel_source, match in matches_by_source(walker).items():
                 real = os.path.realpath(match.abs_path)
                 assert real == base_real or real.startswith(base_real + os.sep), (source, real)
                 assert stat.S_ISREG(os.stat(match.abs_path).st_mode)

@@ -9,10 +9,11 @@ against older code.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +204,7 @@ def test_the_render_stage_refuses_a_swapped_folder_it_has_not_opened(
             forget()
         swap()
 
-    before(monkeypatch, render_stage, "render", cold_swap)
+    before(monkeypatch, render_stage, "render_list", cold_swap)
     with pytest.raises(BuildError, match=rf"unattend/ks/ks\.cfg: {CHANGED}$"):
         build(profile, tmp_path / "out", 1)
     assert_nothing_published(tmp_path / "out")
@@ -216,11 +217,12 @@ def test_plan_digests_refuse_a_swapped_folder(
     sub = profile / "extras" / "sub"
     real_prepare = pipeline.prepare
 
-    def prepare_then_swap(profile_dir: Path) -> Any:
-        prepared = real_prepare(profile_dir)
-        sub.rename(profile / "extras" / "moved")
-        sub.symlink_to("/etc")
-        return prepared
+    @contextlib.contextmanager
+    def prepare_then_swap(profile_dir: Path) -> Iterator[Any]:
+        with real_prepare(profile_dir) as prepared:
+            sub.rename(profile / "extras" / "moved")
+            sub.symlink_to("/etc")
+            yield prepared
 
     monkeypatch.setattr("osbundle.plan.prepare", prepare_then_swap)
     with pytest.raises(BuildError, match=rf"extras/sub/passwd: {CHANGED}$"):

@@ -18,7 +18,7 @@ from osbundle.macros.grammar import RenderError
 from osbundle.model import Member, OsSpec, Profile
 from osbundle.profile.checks import semantic_diagnostics
 from osbundle.profile.load import check_profile
-from osbundle.profile.sources import resolve_sources
+from osbundle.profile.scan import resolve_sources
 from osbundle.profile.validate import load_checked_profile
 from osbundle.stages.collect import collect
 from osbundle.stages.render import render
@@ -286,9 +286,9 @@ def test_render_after_load_and_collect(tmp_path: Path) -> None:
         lists={"unattend": [{"source": "unattend/ks.cfg"}], "settings": ["settings/srv.json"]},
         install={"locale": "en_US"},
     )
-    checked = load_checked_profile(root / "profile.yaml")
-    profile = checked.profile
-    collected = collect(checked.files)
+    with load_checked_profile(root / "profile.yaml") as checked:
+        profile = checked.profile
+        collected = collect(list(checked.files))
     out = render(profile, collected)
     by_path = {m.path: m for m in out}
     assert by_path["unattend/ks.cfg"].data == b"lang en_US\nnetwork --hostname=h1\n"

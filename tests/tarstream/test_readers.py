@@ -67,8 +67,8 @@ def _alive(pid: int) -> bool:
 
 
 def loaded(root: Path, files: dict[str, bytes]) -> tuple[Profile, tuple[Member, ...]]:
-    checked = load_checked_profile(make_profile(root, files))
-    return checked.profile, collect(checked.files)
+    with load_checked_profile(make_profile(root, files)) as checked:
+        return checked.profile, collect(list(checked.files))
 
 
 class StopAfter(NullObserver):
@@ -273,7 +273,8 @@ from osbundle.stages.collect import collect
 from osbundle.tarstream.header import HeaderEncoder
 from osbundle.profile.validate import load_checked_profile
 readers.MIN_BATCHES, readers.SLOT_MEMBERS = 1, 1
-members = collect(load_checked_profile(Path(sys.argv[1])).files)
+with load_checked_profile(Path(sys.argv[1])) as checked:
+    members = collect(list(checked.files))
 pool = readers.ReaderPool(members, "p", HeaderEncoder(0), 2)
 print(*pool._pids, flush=True)
 time.sleep(60)

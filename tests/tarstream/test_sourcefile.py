@@ -16,6 +16,7 @@ from osbundle.model import SourceId
 from osbundle.profile.walk import Walker
 from osbundle.tarstream import sourcefile
 from osbundle.tarstream.sourcefile import MAX_FOLDERS, forget_folders, read_exactly, read_whole
+from tests.profile.helpers import matches_by_source
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def origin_of(root: Path, rel: str) -> SourceId:
     """What the walk records for `rel` below `root`."""
     with Walker.at(str(root)) as walker:
         walker.expand(rel.split("/"))
-    return walker.found[rel].origin
+    return matches_by_source(walker)[rel].origin
 
 
 def test_a_same_size_same_mtime_rename_over_is_refused(tree: Path) -> None:
