@@ -12,7 +12,9 @@ Small lists never touch the disk: a Sorter whose items fit in one run sorts them
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 import marshal
 import os
 import tempfile
@@ -52,6 +54,7 @@ class RecordFile(Generic[T]):
         self._file = tempfile.TemporaryFile(dir=spill_dir, buffering=_BUFFER)  # noqa: SIM115
         self._pending: list[tuple[Any, ...]] = []
         self._offsets = array("Q", [0])  # where each chunk starts; the last: the end
+        self._firsts = array("Q", [0])  # the index of each chunk's first item; the last: count
         self._count = 0
 
     def append(self, item: T) -> None:
@@ -61,7 +64,8 @@ class RecordFile(Generic[T]):
             self._write_chunk()
 
     def finish(self) -> None:
-        """No more appends: flush what is buffered so that reads see every item."""
+        """Flush what is buffered so that reads (here or in a process forked now) see every
+        item; appending may go on."""
         if self._pending:
             self._write_chunk()
         self._file.flush()
@@ -74,9 +78,11 @@ class RecordFile(Generic[T]):
 
     def span(self, start: int, stop: int) -> Iterator[T]:
         """Items `start` to `stop - 1`, in order."""
+        if self._pending:
+            self.finish()
         decode = self._codec.decode
-        chunk = start // CHUNK
-        skip = start - chunk * CHUNK
+        chunk = bisect.bisect_right(self._firsts, start) - 1
+        skip = start - self._firsts[chunk]
         left = min(stop, self._count) - start
         while left > 0:
             records = self._read_chunk(chunk)[skip : skip + left]
@@ -96,6 +102,7 @@ class RecordFile(Generic[T]):
         data = marshal.dumps(self._pending)
         self._file.write(data)
         self._offsets.append(self._offsets[-1] + len(data))
+        self._firsts.append(self._firsts[-1] + len(self._pending))
         self._pending = []
 
     def _read_chunk(self, chunk: int) -> list[tuple[Any, ...]]:
@@ -110,9 +117,14 @@ class RecordFile(Generic[T]):
 
 class Sorter(Generic[T]):
     """A stable external sort by `key`: items added in any order, read back sorted, items with
-    equal keys in the order they were added. Runs of RUN_ITEMS are sorted in memory and, when
-    there is more than one, spilled to RecordFiles and merged (heapq.merge keeps the earlier
-    run first on equal keys). Without a codec, everything stays in memory."""
+    equal keys in the order they were added.
+
+    Runs of `run_items` are sorted in memory; when there is more than one, each is appended to
+    one spill file and the runs are merged as they are read (heapq.merge keeps the earlier run
+    first on equal keys). Items that arrive already sorted (the walk lists each directory in
+    order) are never sorted nor merged: the spill file is the sorted list. Without a codec,
+    everything stays in memory.
+    """
 
     def __init__(
         self,
@@ -124,10 +136,18 @@ class Sorter(Generic[T]):
         self._key, self._codec, self._spill_dir = key, codec, spill_dir
         self._run_items = run_items
         self._run: list[T] = []
-        self._runs: list[RecordFile[T]] = []
+        self._file: RecordFile[T] | None = None
+        self._runs: list[tuple[int, int]] = []  # (start, stop) of each spilled run in _file
+        self._ordered = True  # every item so far came in order
+        self._last: str | None = None
         self._count = 0
 
     def add(self, item: T) -> None:
+        if self._ordered:
+            k = self._key(item)
+            if self._last is not None and k < self._last:
+                self._ordered = False
+            self._last = k
         self._run.append(item)
         self._count += 1
         if len(self._run) == self._run_items and self._codec is not None:
@@ -137,18 +157,31 @@ class Sorter(Generic[T]):
         return self._count
 
     def __iter__(self) -> Iterator[T]:
-        """Every item added, sorted (once: the last run is sorted in place)."""
-        self._run.sort(key=self._key)
-        if not self._runs:
+        """Every item added, sorted (the last run is sorted in place)."""
+        if not self._ordered:
+            self._run.sort(key=self._key)
+        if self._file is None:
             return iter(self._run)
-        return heapq.merge(*self._runs, iter(self._run), key=self._key)
+        if self._ordered:
+            return itertools.chain(self._file, self._run)
+        spans = [self._file.span(start, stop) for start, stop in self._runs]
+        return heapq.merge(*spans, iter(self._run), key=self._key)
 
     def freeze(self) -> RecordFile[T] | HeldRecords[T]:
-        """The items sorted, as one list to read by position: in memory when they fit in one
-        run, else merged into one more spill file (close it when done)."""
-        if not self._runs:
-            self._run.sort(key=self._key)
-            return HeldRecords(self._run)
+        """The items sorted, as one list to read by position, which the Sorter hands over: in
+        memory when they fit in one run, the spill file itself when they came in order, else
+        merged into a new spill file (close the list when done)."""
+        if self._file is None:
+            items = sorted(self._run, key=self._key)
+            self._run = []
+            return HeldRecords(items)
+        if self._ordered:
+            file, self._file = self._file, None
+            for item in self._run:
+                file.append(item)
+            file.finish()
+            self._run = []
+            return file
         assert self._codec is not None
         merged = RecordFile(self._codec, self._spill_dir)
         try:
@@ -158,21 +191,25 @@ class Sorter(Generic[T]):
         except BaseException:
             merged.close()
             raise
+        finally:
+            self.close()
         return merged
 
     def close(self) -> None:
-        for run in self._runs:
-            run.close()
-        self._runs, self._run = [], []
+        if self._file is not None:
+            self._file.close()
+        self._file, self._runs, self._run = None, [], []
 
     def _spill_run(self) -> None:
         assert self._codec is not None
-        self._run.sort(key=self._key)
-        run = RecordFile(self._codec, self._spill_dir)
+        if self._file is None:
+            self._file = RecordFile(self._codec, self._spill_dir)
+        if not self._ordered:
+            self._run.sort(key=self._key)
+        start = len(self._file)
         for item in self._run:
-            run.append(item)
-        run.finish()
-        self._runs.append(run)
+            self._file.append(item)
+        self._runs.append((start, len(self._file)))
         self._run = []
 
 
