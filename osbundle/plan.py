@@ -3,20 +3,24 @@
 The content fingerprint is the sha256 of the exact `metadata.json` the build would write: it
 covers the profile, the installation options and the path, mode, size and digests of every
 member, so two profile directories with the same fingerprint give the same tar stream for the
-same SOURCE_DATE_EPOCH.
+same SOURCE_DATE_EPOCH. It is hashed as the members are digested, one at a time, and the
+members are listed from the build's own member list in a second pass: a plan of a million
+files holds none of them in memory (`plan_stream`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from osbundle.model import Member, MemberDigest, Profile
-from osbundle.pipeline import prepare
-from osbundle.stages.metadata import metadata_json
+from osbundle.model import Member, MemberDigest, MemberList, Profile, compact_json
+from osbundle.pipeline import Prepared, prepare
+from osbundle.stages.metadata import inventory_json, profile_fields
 from osbundle.tarstream.digest import digest_bytes, digest_source
 
 
@@ -29,6 +33,16 @@ class PlannedMember:
     mode: int
     rendered: bool
 
+    def to_json(self, top: str) -> dict[str, Any]:
+        return {
+            "path": f"{top}/{self.path}",
+            "kind": self.kind,
+            "source": self.source,
+            "size": self.size,
+            "mode": f"{self.mode:04o}",
+            "rendered": self.rendered,
+        }
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -39,37 +53,75 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "profile": dict(self.profile.document),
-            "fingerprint": self.fingerprint,
-            "totalBytes": self.total_bytes,
-            "members": [
-                {
-                    "path": f"{self.profile.name}/{m.path}",
-                    "kind": m.kind,
-                    "source": m.source,
-                    "size": m.size,
-                    "mode": f"{m.mode:04o}",
-                    "rendered": m.rendered,
-                }
-                for m in self.members
-            ],
+            **plan_head(self.profile, self.fingerprint, self.total_bytes),
+            "members": [m.to_json(self.profile.name) for m in self.members],
         }
 
 
+@dataclass(frozen=True)
+class PlanStream:
+    """A plan whose members are read from the build's lists as often as asked (`members`)."""
+
+    prepared: Prepared
+    count: int
+    total_bytes: int
+    fingerprint: str
+
+    @property
+    def profile(self) -> Profile:
+        return self.prepared.profile
+
+    def members(self) -> Iterator[PlannedMember]:
+        profile = self.prepared.profile
+        for source, final in zip(self.prepared.collected, self.prepared.members, strict=True):
+            yield planned_member(profile, source, final)
+
+
+def plan_head(profile: Profile, fingerprint: str, total_bytes: int) -> dict[str, Any]:
+    """Every field of `plan --json` but the members."""
+    return {
+        "profile": dict(profile.document),
+        "fingerprint": fingerprint,
+        "totalBytes": total_bytes,
+    }
+
+
 def plan_bundle(profile_dir: Path) -> Plan:
+    """The whole plan in memory (for small profiles and tests); the CLI streams `plan_stream`."""
+    with plan_stream(profile_dir) as plan:
+        members = tuple(plan.members())
+        return Plan(plan.profile, members, plan.total_bytes, plan.fingerprint)
+
+
+@contextlib.contextmanager
+def plan_stream(profile_dir: Path) -> Iterator[PlanStream]:
     with prepare(profile_dir) as prepared:
-        profile, members = prepared.profile, tuple(prepared.members)
-        digests = [digest_member(profile.name, m) for m in members]
-        planned = tuple(
-            planned_member(profile, source, final)
-            for source, final in zip(prepared.collected, members, strict=True)
-        )
-    return Plan(
-        profile=profile,
-        members=planned,
-        total_bytes=sum(m.size for m in members),
-        fingerprint=hashlib.sha256(metadata_json(profile, members, digests)).hexdigest(),
-    )
+        count, total, fingerprint = fingerprint_of(prepared.profile, prepared.members)
+        yield PlanStream(prepared, count, total, fingerprint)
+
+
+def fingerprint_of(profile: Profile, members: MemberList) -> tuple[int, int, str]:
+    """(members, their bytes, the sha256 of the metadata.json the build writes), each member
+    digested as the archiver will. Its keys sort as: formatVersion, installOptions, members,
+    then the keys that list unattend files, known once the members have been read."""
+    sha = hashlib.sha256()
+    fields = {key: compact_json(value) for key, value in profile_fields(profile, []).items()}
+    before = [k for k in sorted(fields) if k < "members"]
+    assert before == ["formatVersion", "installOptions"], "metadata.json's keys changed"
+    head = ",".join(f"{compact_json(k)}:{fields[k]}" for k in before)
+    sha.update(("{" + head + ',"members":[').encode())
+    count = total = 0
+    unattend: list[Member] = []
+    for member in members:
+        item = inventory_json(member, digest_member(profile.name, member))
+        sha.update((item if not count else "," + item).encode())
+        count, total = count + 1, total + member.size
+        if member.kind == "unattend":
+            unattend.append(member)
+    fields = {key: compact_json(value) for key, value in profile_fields(profile, unattend).items()}
+    tail = ",".join(f"{compact_json(k)}:{fields[k]}" for k in sorted(fields) if k > "members")
+    sha.update(("]," + tail + "}\n").encode())
+    return count, total, sha.hexdigest()
 
 
 def planned_member(profile: Profile, collected: Member, final: Member) -> PlannedMember:

@@ -94,14 +94,17 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show what a build would do (members, sources, sizes, fingerprint); writes nothing."""
-    from osbundle.cli.render import plan_text
-    from osbundle.plan import plan_bundle
+    from osbundle.cli.render import plan_json_lines, plan_lines
+    from osbundle.plan import plan_head, plan_stream
 
-    result = plan_bundle(profile_dir)
-    if as_json:
-        emit_json(result.to_json())
-        return
-    typer.echo(plan_text(result))
+    with plan_stream(profile_dir) as plan:  # every digest first: the fingerprint leads
+        if as_json:
+            head = plan_head(plan.profile, plan.fingerprint, plan.total_bytes)
+            for line in plan_json_lines(head, plan.profile.name, plan.members()):
+                echo(line)
+            return
+        for line in plan_lines(plan.profile, plan.members(), plan.total_bytes, plan.fingerprint):
+            echo(line)
 
 
 @app.command()

@@ -7,7 +7,7 @@ the rest is one function per command's human output.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from osbundle.diagnostics import Diagnostic, format_doc_path
@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from osbundle.bundle.unpack import UnpackResult
     from osbundle.bundle.verify import VerifyReport
     from osbundle.jobs.record import Job
-    from osbundle.model import BuildResult
-    from osbundle.plan import Plan
+    from osbundle.model import BuildResult, Profile
+    from osbundle.plan import Plan, PlannedMember
     from osbundle.profile.validate import ValidationRun
 
 ReportFormat = Literal["text", "json", "github"]
@@ -120,15 +120,44 @@ def build_text(result: BuildResult) -> str:
 
 
 def plan_text(plan: Plan) -> str:
-    p = plan.profile
-    lines = [f"profile  {p.id}  ({p.name}, {p.os.family} {p.os.release} {p.os.arch})"]
-    for m in plan.members:
+    return "\n".join(plan_lines(plan.profile, plan.members, plan.total_bytes, plan.fingerprint))
+
+
+def plan_lines(
+    p: Profile, members: Iterable[PlannedMember], total_bytes: int, fingerprint: str
+) -> Iterator[str]:
+    """`osbundle plan`'s text, a line at a time (a plan may list a million members)."""
+    yield f"profile  {p.id}  ({p.name}, {p.os.family} {p.os.release} {p.os.arch})"
+    count = 0
+    for m in members:
         origin = f"{m.source}{' (rendered)' if m.rendered else ''}" if m.source else "(generated)"
-        lines.append(f"  {m.mode:04o} {m.size:>12,}  {p.name}/{m.path}  <- {origin}")
-    lines.append(f"  + {p.name}/metadata.json, {p.name}/SHA256SUMS")
-    lines.append(f"{len(plan.members)} members, {plan.total_bytes:,} bytes")
-    lines.append(f"fingerprint {plan.fingerprint}")
-    return "\n".join(lines)
+        yield f"  {m.mode:04o} {m.size:>12,}  {p.name}/{m.path}  <- {origin}"
+        count += 1
+    yield f"  + {p.name}/metadata.json, {p.name}/SHA256SUMS"
+    yield f"{count} members, {total_bytes:,} bytes"
+    yield f"fingerprint {fingerprint}"
+
+
+def plan_json_lines(
+    head: dict[str, Any], top: str, members: Iterable[PlannedMember]
+) -> Iterator[str]:
+    """`plan --json`, a line at a time: the text `json.dumps(indent=2)` makes of the whole plan
+    (`head`'s keys, then `"members"`). JSON strings hold no raw newline to split at."""
+    opening = json.dumps(head, indent=2, ensure_ascii=False).split("\n")
+    yield from opening[:-2]
+    yield opening[-2] + ","
+    last: str | None = None  # an item's closing line, which waits for its comma
+    for m in members:
+        yield '  "members": [' if last is None else last + ","
+        *lines, closing = json.dumps(m.to_json(top), indent=2, ensure_ascii=False).split("\n")
+        yield from ("    " + line for line in lines)
+        last = "    " + closing
+    if last is None:
+        yield '  "members": []'
+    else:
+        yield last
+        yield "  ]"
+    yield "}"
 
 
 # -- the read side ---------------------------------------------------------------------------

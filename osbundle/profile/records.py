@@ -30,36 +30,36 @@ class FolderTable:
         return found
 
 
-def _origin_fields(table: FolderTable, o: SourceId) -> tuple[Any, ...]:
-    return (table.number(o.folder), o.name, o.dev, o.ino, o.size, o.mtime_ns, o.ctime_ns)
-
-
 def match_codec(table: FolderTable) -> Codec[Match]:
     """Matches of one walk (walk.Match)."""
-    folders = table.items
+    folders, number = table.items, table.number
+    make = tuple.__new__  # a named tuple from a tuple, without its Python-level __new__
 
     def encode(m: Match) -> tuple[Any, ...]:
-        return (m.abs_path, m.rel_source, m.rel, m.mode, *_origin_fields(table, m.origin))
+        o = m.origin
+        return (m.abs_path, m.rel_source, m.rel, m.mode, number(o.folder), *o[1:])
 
     def decode(r: tuple[Any, ...]) -> Match:
-        origin = SourceId(folders[r[4]], r[5], r[6], r[7], r[8], r[9], r[10])
-        return Match(r[0], r[1], r[2], r[3], origin)
+        origin = make(SourceId, (folders[r[4]], *r[5:]))
+        return make(Match, (r[0], r[1], r[2], r[3], origin))
 
     return Codec(encode, decode)
 
 
 def resolved_codec(table: FolderTable, entries: Sequence[SourceSpec]) -> Codec[ResolvedFile]:
     """Resolved files of one profile, whose `spec` is one of `entries`."""
-    folders = table.items
+    folders, number = table.items, table.number
     numbers = {id(spec): i for i, spec in enumerate(entries)}
+    make = tuple.__new__
 
     def encode(rf: ResolvedFile) -> tuple[Any, ...]:
-        assert rf.origin is not None, "resolved files come from profile.sources"
+        o = rf.origin
+        assert o is not None, "resolved files come from profile.sources"
         head = (numbers[id(rf.spec)], rf.abs_path, rf.rel_source, rf.bundle_path, rf.executable)
-        return (*head, rf.name, *_origin_fields(table, rf.origin))
+        return (*head, rf.name, number(o.folder), *o[1:])
 
     def decode(r: tuple[Any, ...]) -> ResolvedFile:
-        origin = SourceId(folders[r[6]], r[7], r[8], r[9], r[10], r[11], r[12])
+        origin: SourceId = make(SourceId, (folders[r[6]], *r[7:]))
         return ResolvedFile(
             entries[r[0]], r[1], r[2], r[3], origin.size, origin.mtime_ns, r[4], r[5], origin
         )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from osbundle.bundle.verify import verify_bundle
@@ -11,10 +11,12 @@ from osbundle.cli.render import (
     default_format,
     diagnostic_json,
     github_line,
+    plan_json_lines,
     render_report,
     verify_lines,
 )
 from osbundle.diagnostics import Diagnostic
+from osbundle.plan import PlannedMember
 from osbundle.profile.load import ProfileReport
 from osbundle.profile.validate import ValidationRun
 from tests import bundle_factory as bf
@@ -103,3 +105,16 @@ def test_verify_lines_name_the_bundle_once(tmp_path: Path) -> None:
     lines = verify_lines(verify_bundle(bundle))
     assert lines == [f"{bundle}: the archive's sha256 does not match {sums.name}"]
     assert lines[0].count(bundle.name) == 1 + lines[0].count(sums.name)
+
+
+@settings(max_examples=25, deadline=None)
+@given(count=st.integers(0, 3), source=st.text(max_size=5))
+def test_plan_json_lines_are_the_whole_plan_s_json(count: int, source: str) -> None:
+    members = [
+        PlannedMember(f'files/{n}\n"', "file", source, n, 0o644, n % 2 == 0) for n in range(count)
+    ]
+    head = {"profile": {"name": "p", "é": [1, {"a": None}]}, "fingerprint": "f", "totalBytes": 3}
+    whole = {**head, "members": [m.to_json("p") for m in members]}
+    assert "\n".join(plan_json_lines(head, "p", members)) == json.dumps(
+        whole, indent=2, ensure_ascii=False
+    )
