@@ -16,7 +16,7 @@ from osbundle.destinations.base import Destination, Upload
 from osbundle.destinations.resolve import destination_for
 from osbundle.gcpause import collector_paused
 from osbundle.interrupts import signals_held
-from osbundle.model import DEFAULT_EPOCH, BuildRequest, BuildResult, Member, Profile
+from osbundle.model import DEFAULT_EPOCH, BuildRequest, BuildResult, ListedMembers, Member, Profile
 from osbundle.observer import BuildObserver, NullObserver
 from osbundle.profile.validate import load_checked_profile
 from osbundle.stages import archive, collect, export, render
@@ -99,14 +99,16 @@ def open_upload(ctx: BuildContext) -> None:
 def write_archive(ctx: BuildContext) -> None:
     ctx.observer.stage("archive")
     epoch = ctx.request.source_date_epoch
+    outdir = ctx.request.outdir
     ctx.archived = archive.archive(
         the_profile(ctx),
-        ctx.members,
+        ListedMembers(ctx.members),
         the_upload(ctx).file,
         mtime=DEFAULT_EPOCH if epoch is None else epoch,
         compression=ctx.request.compression,
         threads=ctx.request.threads or os.cpu_count() or 1,
         observer=ctx.observer,
+        spill_dir=outdir if outdir.is_dir() else None,  # the trailers' temporary files
     )
 
 
@@ -131,7 +133,7 @@ def build_result(ctx: BuildContext) -> BuildResult:
         sha256=archived.sha256,
         tar_sha256=archived.tar_sha256,
         size=archived.size,
-        members=len(archived.members),
+        members=archived.members,
         seconds=time.monotonic() - ctx.started,
         compressor=archived.compressor,
     )
