@@ -11,6 +11,7 @@ a byte of it is written. SHA256SUMS is its spilled lines, then the line of metad
 from __future__ import annotations
 
 import itertools
+import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -59,6 +60,7 @@ class Spill:
         if self._written:
             text = self._separator + text
         data = text.encode()
+        self._file.seek(0, os.SEEK_END)  # after a read of the file (chunks) too
         self._file.write(data)
         self._size += len(data)
         self._written = True
