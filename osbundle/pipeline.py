@@ -112,14 +112,16 @@ def open_upload(ctx: BuildContext) -> None:
 def write_archive(ctx: BuildContext) -> None:
     ctx.observer.stage("archive")
     epoch = ctx.request.source_date_epoch
+    outdir = ctx.request.outdir
     ctx.archived = archive.archive(
         the_profile(ctx),
-        tuple(the_members(ctx)),
+        the_members(ctx),
         the_upload(ctx).file,
         mtime=DEFAULT_EPOCH if epoch is None else epoch,
         compression=ctx.request.compression,
         threads=ctx.request.threads or os.cpu_count() or 1,
         observer=ctx.observer,
+        spill_dir=outdir if outdir.is_dir() else None,  # the trailers' temporary files
     )
 
 
@@ -144,7 +146,7 @@ def build_result(ctx: BuildContext) -> BuildResult:
         sha256=archived.sha256,
         tar_sha256=archived.tar_sha256,
         size=archived.size,
-        members=len(archived.members),
+        members=archived.members,
         seconds=time.monotonic() - ctx.started,
         compressor=archived.compressor,
     )

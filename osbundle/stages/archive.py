@@ -1,28 +1,34 @@
-"""Archive stage: stream the payload, then the metadata trailer, into one .tar.gz."""
+"""Archive stage: stream the payload, then the metadata trailers, into one .tar.gz.
+
+The member list is read twice, never indexed: a survey (count, bytes, the unattend members
+metadata.json names) for the progress totals, then the pass that writes. Nothing per member is
+kept: the trailers are spilled to temporary files as the digests arrive (stages/trailers.py).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from osbundle.errors import BuildError
 from osbundle.interrupts import signals_held
 from osbundle.model import (
-    FILE_MODE,
     MAX_METADATA_BYTES,
     METADATA,
-    SHA256SUMS,
     ByteSink,
     Compression,
     Member,
     MemberDigest,
+    MemberList,
     Profile,
 )
 from osbundle.observer import BuildObserver
-from osbundle.stages.metadata import inventory_json, metadata_json_of, sha256sums
+from osbundle.stages.trailers import Trailers
 from osbundle.tarstream.header import HeaderEncoder
 from osbundle.tarstream.readers import ReaderPool
 from osbundle.tarstream.writer import ArchiveResult, BundleWriter
@@ -30,23 +36,48 @@ from osbundle.tarstream.writer import ArchiveResult, BundleWriter
 REPORT_EVERY = 0.05  # seconds between per-file progress reports
 
 
+@dataclass(frozen=True)
+class Survey:
+    """What the archive stage needs of the member list before it writes."""
+
+    count: int
+    size: int
+    unattend: tuple[Member, ...]  # what metadata.json's profile fields name: few, and small
+
+
+def survey(members: MemberList) -> Survey:
+    """One pass over `members`: their count, total size, and unattend members."""
+    count = size = 0
+    unattend: list[Member] = []
+    for member in members:
+        count += 1
+        size += member.size
+        if member.kind == "unattend":
+            unattend.append(member)
+    return Survey(count, size, tuple(unattend))
+
+
 def archive(
     profile: Profile,
-    members: Sequence[Member],
+    members: MemberList,
     out: ByteSink,
     *,
     mtime: int,
     compression: Compression,
     threads: int,
     observer: BuildObserver,
+    spill_dir: Path | None = None,
 ) -> ArchiveResult:
     """Write `members` then `metadata.json` then `SHA256SUMS` under `<profile-name>/`.
 
     With more than one thread, runs of small files are read by reader processes (readers.py),
-    one per thread up to one per CPU; the bytes are the same either way.
+    one per thread up to one per CPU; the bytes are the same either way. The trailers are
+    spilled to temporary files in `spill_dir` (None: the system's temporary directory).
     """
-    progress = Progress(observer, sum(m.size for m in members), len(members))
+    surveyed = survey(members)
+    progress = Progress(observer, surveyed.size, surveyed.count)
     with contextlib.ExitStack() as owned:
+        trailers = owned.enter_context(Trailers(profile, surveyed.unattend, spill_dir))
         with signals_held():  # processes and threads start: an interrupt waits until they are owned
             pool = owned.enter_context(
                 ReaderPool(members, profile.name, HeaderEncoder(mtime), readers_for(threads))
@@ -61,17 +92,21 @@ def archive(
                     should_stop=observer.should_stop,
                 )
             )
-        digests, inventory = write_payload(pool, writer, profile.name, members, progress)
-        metadata = metadata_json_of(profile, members, inventory)
-        if len(metadata) > MAX_METADATA_BYTES:  # the readers would refuse it
+        written = write_payload(
+            pool, writer, profile.name, iter(members), trailers=trailers, progress=progress
+        )
+        if written != surveyed.count:
             raise BuildError(
-                f"{METADATA} would be {len(metadata):,} bytes, over the format's limit of "
-                f"{MAX_METADATA_BYTES:,} ({len(members):,} members): split the profile"
+                f"the member list changed while it was archived: {surveyed.count:,} members "
+                f"counted, {written:,} written"
             )
-        metadata_digest = writer.add_bytes(f"{profile.name}/{METADATA}", metadata, mode=FILE_MODE)
-        sums = [(m.path, d.sha256) for m, d in zip(members, digests, strict=True)]
-        sums.append((METADATA, metadata_digest.sha256))
-        writer.add_bytes(f"{profile.name}/{SHA256SUMS}", sha256sums(sums), mode=FILE_MODE)
+        size = trailers.metadata_size()
+        if size > MAX_METADATA_BYTES:  # the readers would refuse it
+            raise BuildError(
+                f"{METADATA} would be {size:,} bytes, over the format's limit of "
+                f"{MAX_METADATA_BYTES:,} ({surveyed.count:,} members): split the profile"
+            )
+        trailers.write(writer)
         return writer.close()
 
 
@@ -79,32 +114,31 @@ def write_payload(
     pool: ReaderPool,
     writer: BundleWriter,
     top: str,
-    members: Sequence[Member],
+    members: Iterator[Member],
+    *,
+    trailers: Trailers,
     progress: Progress,
-) -> tuple[list[MemberDigest], list[str]]:
-    """Every member in order, from the readers' batches or in-process; their digests and
-    metadata.json inventory items."""
-    digests: list[MemberDigest] = []
-    inventory: list[str] = []
+) -> int:
+    """Every member in order, from the readers' batches or in-process, each spilled to the
+    trailers as its digests arrive; the number of members written."""
     position = 0
-    while position < len(members):
+    while True:
         batch = pool.batch_at(position)
         if batch is None:
-            member = members[position]
-            digests.append(add_member(writer, top, member))
-            inventory.append(inventory_json(member, digests[-1]))
+            member = next(members, None)
+            if member is None:
+                return position
+            trailers.add(member, add_member(writer, top, member))
             position += 1
             progress.members_done(position, member.size)
         else:
-            prepared = pool.take(batch)
+            run = list(itertools.islice(members, batch.stop - batch.start))
+            prepared = pool.take(batch, run)
             writer.add_prepared(prepared.tar, prepared.digests)
             pool.release(batch)
-            digests += prepared.digests
-            # While the readers fill the slot just released.
-            inventory += map(inventory_json, members[batch.start : batch.stop], prepared.digests)
+            trailers.add_run(run, prepared.digests)  # while the readers fill the slot released
             position = batch.stop
             progress.members_done(position, batch.payload)
-    return digests, inventory
 
 
 @dataclass

@@ -4,22 +4,23 @@ Both are built from the digests the archiver computed while streaming the payloa
 why they are the last two members of the archive (see docs/bundle-format.md). metadata.json is
 canonical JSON (`model.canonical_json`); its member inventory is written item by item as the
 digests arrive, one f-string per member instead of a dict the encoder then sorts (a third of
-the time on 50,000 members). tests/stages/test_metadata.py holds it to the canonical encoding
-of the whole document.
+the time on 50,000 members), and the document around the inventory is `metadata_frame`, so
+that the archiver can stream the items from a temporary file (stages/trailers.py).
+tests/stages/test_metadata.py holds it to the canonical encoding of the whole document.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from osbundle.kinds import render_format
 from osbundle.model import FORMAT_VERSION, Member, MemberDigest, Profile, compact_json
 
 
-def profile_fields(profile: Profile, members: Sequence[Member]) -> dict[str, Any]:
-    """Everything in metadata.json but the member inventory."""
+def profile_fields(profile: Profile, members: Iterable[Member]) -> dict[str, Any]:
+    """Everything in metadata.json but the member inventory (only unattend members count)."""
     unattend = [m for m in members if m.kind == "unattend"]
     predefined = next((m.path for m in unattend if m.name == profile.predefined_unattend), None)
     return {
@@ -56,12 +57,21 @@ def metadata_json(
     return metadata_json_of(profile, members, list(map(inventory_json, members, digests)))
 
 
-def metadata_json_of(profile: Profile, members: Sequence[Member], inventory: list[str]) -> bytes:
+def metadata_json_of(profile: Profile, members: Iterable[Member], inventory: list[str]) -> bytes:
     """`metadata_json` from the members' `inventory_json` items, made as the digests came."""
+    prefix, suffix = metadata_frame(profile, members)
+    return prefix + ("[" + ",".join(inventory) + "]").encode() + suffix
+
+
+def metadata_frame(profile: Profile, members: Iterable[Member]) -> tuple[bytes, bytes]:
+    """metadata.json around its inventory array: `{` and every key before "members" up to
+    `"members":`, then `,` and the keys after it with the closing `}` and newline."""
     fields = {key: compact_json(value) for key, value in profile_fields(profile, members).items()}
-    fields["members"] = "[" + ",".join(inventory) + "]"
-    text = ",".join(f"{_string(key)}:{fields[key]}" for key in sorted(fields))
-    return ("{" + text + "}\n").encode()
+    keys = sorted([*fields, "members"])
+    at = keys.index("members")
+    before = "".join(f"{_string(key)}:{fields[key]}," for key in keys[:at])
+    after = "".join(f",{_string(key)}:{fields[key]}" for key in keys[at + 1 :])
+    return ("{" + before + '"members":').encode(), (after + "}\n").encode()
 
 
 def inventory_json(member: Member, digest: MemberDigest) -> str:

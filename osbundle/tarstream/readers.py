@@ -8,25 +8,30 @@ slots into the stream in order. Readers make the archiver's checks (sourcefile.p
 the same errors; the bytes do not depend on how many readers there are, or whether any.
 
 Readers are forked, so they exist only where fork is safe: POSIX, and no other thread alive.
-Memory is bounded by the ring (2 slots per reader plus 2, about 1.1 MiB each).
+Memory is bounded by the ring (2 slots per reader plus 2, about 1.1 MiB each), and does not
+grow with the member count: batches are planned in one streaming pass over the member list
+that runs only as far ahead of the archiver as the ring has slots; each request carries its
+batch's place in the list, and a reader takes the batch's members with `MemberList.span`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import mmap
 import os
 import signal
 import struct
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import NoReturn
 
 from osbundle.errors import BuildError
 from osbundle.interrupts import release_all
-from osbundle.model import Member, MemberDigest
+from osbundle.model import Member, MemberDigest, MemberList
 from osbundle.tarstream.digest import digest_bytes
 from osbundle.tarstream.header import BLOCK, HeaderEncoder, pad_length
 from osbundle.tarstream.sourcefile import (
@@ -43,7 +48,7 @@ MIN_BATCHES = 4  # fewer batches than this do not pay for the forks
 _DIGEST = 96  # sha256 and xxh3-128 in hex
 _TAR_ROOM = SLOT_TAR + BLOCK  # the read of a slot's last file asks for one probe byte more
 _SLOT = _TAR_ROOM + SLOT_MEMBERS * _DIGEST
-_REQUEST = struct.Struct("<I")  # batch index (its slot: index % slots)
+_REQUEST = struct.Struct("<IQQQ")  # batch index (its slot: index % slots), start, stop, tar_size
 _REPLY = struct.Struct("<I?I")  # batch index, failed, length of the error message
 _MAX_MESSAGE = 8 << 10
 _ZEROS = bytes(BLOCK)
@@ -61,21 +66,22 @@ class Batch:
     payload: int
 
 
-def plan_batches(members: Sequence[Member], top: str, encoder: HeaderEncoder) -> list[Batch]:
-    """Runs of consecutive small files (other members break a run), each cut to fit a slot."""
-    batches: list[Batch] = []
-    start = tar = payload = 0
+def plan_batches(members: Iterable[Member], top: str, encoder: HeaderEncoder) -> Iterator[Batch]:
+    """Runs of consecutive small files (other members break a run), each cut to fit a slot,
+    in order, as one pass over `members` reaches them."""
+    index = start = tar = payload = count = 0
     for position, member in enumerate(members):
+        count = position + 1
         size = small_file_size(member, top, encoder)
         if size is None or tar + size > SLOT_TAR or position - start == SLOT_MEMBERS:
             if position > start:
-                batches.append(Batch(len(batches), start, position, tar, payload))
+                yield Batch(index, start, position, tar, payload)
+                index += 1
             start, tar, payload = position if size is not None else position + 1, 0, 0
         if size is not None:
             tar, payload = tar + size, payload + member.size
-    if len(members) > start:
-        batches.append(Batch(len(batches), start, len(members), tar, payload))
-    return batches
+    if count > start:
+        yield Batch(index, start, count, tar, payload)
 
 
 def small_file_size(member: Member, top: str, encoder: HeaderEncoder) -> int | None:
@@ -99,31 +105,34 @@ class ReaderPool:
     directory `top`) ahead of the archiver.
 
     The archiver asks `batch_at(position)` for every member in order; where a batch starts, it
-    `take`s it (waiting for it), copies it, and `release`s it. Without readers (0 asked, fork
-    unsafe, too few batches) `batch_at` is always None and nothing is forked.
+    `take`s it (waiting for it) with the batch's members, copies it, and `release`s it. Without
+    readers (0 asked, fork unsafe, too few batches) `batch_at` is always None and nothing is
+    forked. The pool holds the batches requested and not yet released (one per slot) and the
+    planning pass over `members`, never the batches of the whole list.
     """
 
     def __init__(
         self,
-        members: Sequence[Member],
+        members: MemberList,
         top: str,
         encoder: HeaderEncoder,
         readers: int,
     ) -> None:
         self._members, self._top = members, top
-        self._starts: dict[int, Batch] = {}
+        self._ahead: deque[Batch] = deque()  # requested, not yet released, in order
+        self._plan: Iterator[Batch] = iter(())
         self._pids: list[int] = []
         self._requests: list[int] = []
         self._replies: list[int] = []
-        self._batches: list[Batch] = []
         self._slots = 0
         self._next = 0  # the batch to take next
         if readers < 1 or not _fork_is_safe():
             return
-        batches = plan_batches(members, top, encoder)
-        if len(batches) < MIN_BATCHES:
+        plan = plan_batches(members, top, encoder)
+        first = list(itertools.islice(plan, MIN_BATCHES))
+        if len(first) < MIN_BATCHES:
             return
-        self._batches, self._slots = batches, 2 * readers + 2
+        self._slots = 2 * readers + 2
         try:
             self._ring = mmap.mmap(-1, self._slots * _SLOT)  # MAP_SHARED: the readers write here
             self._view = memoryview(self._ring)
@@ -135,9 +144,9 @@ class ReaderPool:
         except BaseException:
             self.close()
             raise
-        self._starts = {b.start: b for b in batches}
-        for batch in batches[: self._slots]:
-            self._request(batch.index)
+        self._plan = itertools.chain(first, plan)
+        for _ in range(self._slots):
+            self._request_next()
 
     def __enter__(self) -> ReaderPool:
         return self
@@ -151,19 +160,25 @@ class ReaderPool:
         self.close()
 
     def batch_at(self, position: int) -> Batch | None:
-        return self._starts.get(position)
+        """The batch that starts at member `position`, if the readers prepare one there."""
+        ahead = self._ahead
+        return ahead[0] if ahead and ahead[0].start == position else None
 
-    def take(self, batch: Batch) -> Prepared:
-        """Wait for `batch` (the next one in order); BuildError if a member failed its checks."""
+    def take(self, batch: Batch, members: Sequence[Member]) -> Prepared:
+        """Wait for `batch` (the next one in order), whose `members` the archiver has read from
+        its own pass over the list; BuildError if a member failed its checks."""
         if batch.index != self._next:
             raise BuildError(f"batch {batch.index} taken out of order (expected {self._next})")
+        if len(members) != batch.stop - batch.start:
+            raise BuildError(
+                f"batch {batch.index} is {batch.stop - batch.start} members, not {len(members)}"
+            )
         index, failed, message = self._reply(batch.index)
         if index != batch.index:
             raise BuildError(f"reader answered batch {index} for batch {batch.index}")
         if failed:
             raise BuildError(message.decode("utf-8", "replace"))
         offset = (batch.index % self._slots) * _SLOT
-        members = self._members[batch.start : batch.stop]
         end = offset + _TAR_ROOM + len(members) * _DIGEST
         text = bytes(self._view[offset + _TAR_ROOM : end]).decode("ascii")
         top = self._top
@@ -175,10 +190,10 @@ class ReaderPool:
 
     def release(self, batch: Batch) -> None:
         """The archiver has copied `batch`: its slot takes the batch that many places on."""
+        if self._ahead and self._ahead[0] is batch:
+            self._ahead.popleft()
         self._next = batch.index + 1
-        following = batch.index + self._slots
-        if following < len(self._batches):
-            self._request(following)
+        self._request_next()
 
     def close(self) -> None:
         """Stop every reader (they hold no files open for long, and write nothing to disk)."""
@@ -190,7 +205,8 @@ class ReaderPool:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
         self._pids = []
-        self._starts = {}
+        self._ahead.clear()
+        self._plan = iter(())
 
     def _reply(self, index: int) -> tuple[int, bool, bytes]:
         """The reader's answer for batch `index`: (its index, failed, error message)."""
@@ -202,9 +218,15 @@ class ReaderPool:
                 return number, failed, _read_exactly(fd, length)
         raise BuildError("a reader process ended unexpectedly; build again")
 
-    def _request(self, index: int) -> None:
+    def _request_next(self) -> None:
+        """Plan the next batch and ask its reader for it (nothing once the plan is done)."""
+        batch = next(self._plan, None)
+        if batch is None:
+            return
+        self._ahead.append(batch)
+        request = _REQUEST.pack(batch.index, batch.start, batch.stop, batch.tar_size)
         try:
-            os.write(self._requests[index % len(self._pids)], _REQUEST.pack(index))
+            os.write(self._requests[batch.index % len(self._pids)], request)
         except OSError as exc:  # EPIPE: the reader is gone
             raise BuildError("a reader process ended unexpectedly; build again") from exc
 
@@ -229,11 +251,12 @@ class ReaderPool:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            _close_inherited(keep=(requests, replies))
+            # The member list may be read from a file (model.MemberList.descriptors).
+            _close_inherited(keep=(requests, replies, *self._members.descriptors()))
             forget_folders(close=False)  # closed just now: this reader opens its own
             while request := _read_exactly(requests, _REQUEST.size):
-                (index,) = _REQUEST.unpack(request)
-                _write_all(replies, self._fill(self._batches[index], encoder))
+                index, start, stop, tar_size = _REQUEST.unpack(request)
+                _write_all(replies, self._fill(Batch(index, start, stop, tar_size, 0), encoder))
             code = 0
         finally:
             os._exit(code)  # never back into the caller's code (or a test runner's)
@@ -243,19 +266,17 @@ class ReaderPool:
         offset = (batch.index % self._slots) * _SLOT
         tar = self._view[offset : offset + _TAR_ROOM]
         hexes = self._view[offset + _TAR_ROOM : offset + _SLOT]
-        pos = 0
-        for k in range(batch.stop - batch.start):
-            try:
-                member = self._members[batch.start + k]
+        pos = count = 0
+        try:
+            for k, member in enumerate(self._members.span(batch.start, batch.stop)):
                 pos, digest = _encode(tar, pos, self._top, member, encoder)
-            except BuildError as exc:
-                return _reply(batch.index, str(exc))
-            except Exception as exc:  # a bug, not the file: the build still fails cleanly
-                return _reply(
-                    batch.index, f"internal error in a reader: {type(exc).__name__}: {exc}"
-                )
-            hexes[k * _DIGEST : (k + 1) * _DIGEST] = digest
-        if pos != batch.tar_size:
+                hexes[k * _DIGEST : (k + 1) * _DIGEST] = digest
+                count = k + 1
+        except BuildError as exc:
+            return _reply(batch.index, str(exc))
+        except Exception as exc:  # a bug, not the file: the build still fails cleanly
+            return _reply(batch.index, f"internal error in a reader: {type(exc).__name__}: {exc}")
+        if count != batch.stop - batch.start or pos != batch.tar_size:
             return _reply(batch.index, "internal error in a reader: unexpected batch size")
         return _reply(batch.index, None)
 

@@ -3,14 +3,18 @@
 Each source file is read once, straight into the current 1 MiB block of the tar stream; its
 sha256 and xxh3-128 are computed on the very bytes just read. Full blocks go to the
 block-parallel compressor (`deflate.GzipBlockWriter`), which hashes the tar stream and the gzip
-output as it writes them. Memory is bounded by a fixed set of block buffers, whatever the input.
+output as it writes them. Memory is bounded by a fixed set of block buffers, whatever the input:
+the writer keeps no per-member state either. Duplicate names are refused by order (payload
+members arrive sorted by the UTF-8 bytes of their names, so a repeated name is the previous
+one), except for the trailer names `<top>/metadata.json` and `<top>/SHA256SUMS`, which come
+after the payload and are checked against the trailers already written (`_Names`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
@@ -18,7 +22,7 @@ from typing import Literal
 import xxhash
 
 from osbundle.errors import BuildError, Cancelled
-from osbundle.model import ByteSink, Compression, MemberDigest, SourceId
+from osbundle.model import TRAILERS, ByteSink, Compression, MemberDigest, SourceId
 from osbundle.tarstream.deflate import BLOCK_SIZE, GzipBlockWriter, spec_for
 from osbundle.tarstream.digest import digest_bytes, read_probe
 from osbundle.tarstream.header import BLOCK, RECORD, HeaderEncoder, pad_length
@@ -38,7 +42,7 @@ _ZEROS = bytes(RECORD)
 
 @dataclass(frozen=True)
 class ArchiveResult:
-    members: tuple[MemberDigest, ...]
+    members: int  # every member written, the trailers included
     tar_size: int
     tar_sha256: str
     size: int
@@ -75,8 +79,8 @@ class BundleWriter:
         self._buf = self._gz.acquire()
         self._pos = 0  # bytes of the tar stream in the current block
         self._blocks = 0  # full blocks submitted before it
-        self._members: list[MemberDigest] = []
-        self._names: set[str] = set()
+        self._names = _Names()
+        self._count = 0
         self._payload = 0
         self._reported = 0
         self._state: Literal["open", "closed", "failed"] = "open"
@@ -125,16 +129,15 @@ class BundleWriter:
         and the digests of their data, computed where it was read."""
         self._check_open()
         self._poll_stop()
-        names = {d.name for d in digests}
-        if len(names) < len(digests) or not names.isdisjoint(self._names):
-            raise BuildError(f"duplicate archive member {_first_duplicate(digests, self._names)!r}")
+        names = [d.name for d in digests]
+        self._names.check(names, record=False)
         try:
             self._put(tar)
         except BaseException:
             self._state = "failed"
             raise
-        self._names |= names
-        self._members.extend(digests)
+        self._names.check(names, record=True)
+        self._count += len(digests)
         self._payload += sum(d.size for d in digests)
         if self._payload - self._reported >= PROGRESS_STEP:
             self._report()
@@ -152,6 +155,35 @@ class BundleWriter:
         self._payload += len(data)
         return self._end_member(MemberDigest(name, len(data), *digest_bytes(data)))
 
+    def add_stream(
+        self, name: str, size: int, chunks: Iterable[bytes | memoryview], *, mode: int
+    ) -> MemberDigest:
+        """Store `size` bytes that arrive as `chunks` (a trailer spilled to a temporary file)
+        as member `name`, hashing them as they are copied. Chunks that do not add up to
+        exactly `size` raise BuildError; the header is out by then, so the writer is unusable."""
+        header = self._begin_member(name, size, mode)
+        sha256 = hashlib.sha256()
+        xxh = xxhash.xxh3_128()
+        done = 0
+        try:
+            self._put(header)
+            for chunk in chunks:
+                done += len(chunk)
+                if done > size:
+                    raise BuildError(f"member {name!r}: more than the {size:,} bytes announced")
+                self._poll_stop()
+                sha256.update(chunk)
+                xxh.update(chunk)
+                self._put(chunk)
+            if done != size:
+                raise BuildError(f"member {name!r}: {done:,} of the {size:,} bytes announced")
+            self._put(_ZEROS[: pad_length(size)])
+        except BaseException:
+            self._state = "failed"
+            raise
+        self._payload += size
+        return self._end_member(MemberDigest(name, size, sha256.hexdigest(), xxh.hexdigest()))
+
     def close(self) -> ArchiveResult:
         """End-of-archive blocks, zero padding to 10240 bytes, final deflate block, gzip trailer."""
         self._check_open()
@@ -164,7 +196,7 @@ class BundleWriter:
             raise
         self._state = "closed"
         return ArchiveResult(
-            members=tuple(self._members),
+            members=self._count,
             tar_size=stream.tar_size,
             tar_sha256=stream.tar_sha256,
             size=stream.size,
@@ -192,13 +224,12 @@ class BundleWriter:
         self._check_open()
         self._poll_stop()
         header = self._headers.encode(name, size, mode)
-        if name in self._names:
-            raise BuildError(f"duplicate archive member {name!r}")
+        self._names.check((name,), record=False)
         return header
 
     def _end_member(self, digest: MemberDigest) -> MemberDigest:
-        self._names.add(digest.name)
-        self._members.append(digest)
+        self._names.check((digest.name,), record=True)
+        self._count += 1
         return digest
 
     def _report(self) -> None:
@@ -280,10 +311,49 @@ def advise_sequential(fd: int, source: StrPath) -> None:
             raise read_error(source, exc) from exc
 
 
-def _first_duplicate(digests: Sequence[MemberDigest], taken: set[str]) -> str:
-    seen = set(taken)
-    for digest in digests:
-        if digest.name in seen:
-            return digest.name
-        seen.add(digest.name)
-    raise AssertionError("no duplicate")
+class _Names:
+    """What the writer remembers of the names written, to refuse a repeated one: the last
+    payload name, and the trailer names written (the two of a bundle).
+
+    A payload member must sort strictly after the one before it (by UTF-8 bytes, which for
+    the valid names the header encoder accepts is the order of their code points: Python's
+    str order). A name `<top>/metadata.json` or `<top>/SHA256SUMS` is a trailer name: it comes
+    after payload names that sort after it, so it is exempt from the order and checked against
+    the trailers written instead. A build never has a payload member of that name: every
+    payload path is `<kind directory>/...` (profile/sources.py, resolve_spec's prefix), at
+    least two components below the top.
+    """
+
+    __slots__ = ("last", "trailers")
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+        self.trailers: set[str] = set()
+
+    def check(self, names: Iterable[str], *, record: bool) -> None:
+        """BuildError for the first of `names` (written next, in order) that is refused;
+        with `record`, they are remembered as written (only if none is refused)."""
+        last, new = self.last, set[str]()
+        for name in names:
+            if is_trailer_name(name):
+                if name in self.trailers or name in new:
+                    raise BuildError(f"duplicate archive member {name!r}")
+                new.add(name)
+            elif last is not None and name <= last:
+                if name == last:
+                    raise BuildError(f"duplicate archive member {name!r}")
+                raise BuildError(
+                    f"archive member {name!r} is out of order: it sorts before {last!r}, and "
+                    "members must come sorted by the UTF-8 bytes of their names"
+                )
+            else:
+                last = name
+        if record:
+            self.last = last
+            self.trailers |= new
+
+
+def is_trailer_name(name: str) -> bool:
+    """`<top>/metadata.json` or `<top>/SHA256SUMS`: a trailer's name under any top directory."""
+    top, slash, leaf = name.partition("/")
+    return bool(top and slash) and leaf in TRAILERS

@@ -17,13 +17,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from osbundle.errors import BuildError
-from osbundle.model import EXEC_MODE, FILE_MODE, Member, OsSpec, Profile
+from osbundle.model import (
+    EXEC_MODE,
+    FILE_MODE,
+    ListedMembers,
+    Member,
+    MemberDigest,
+    OsSpec,
+    Profile,
+)
 from osbundle.observer import NullObserver
 from osbundle.stages import archive as archive_stage
 from osbundle.stages.archive import REPORT_EVERY, Progress, archive, readers_for
 from osbundle.tarstream import readers
 from osbundle.tarstream.header import HeaderEncoder
-from osbundle.tarstream.writer import ArchiveResult
+from osbundle.tarstream.writer import ArchiveResult, BundleWriter
 from tests.fakes import FakeClock
 from tests.origins import collected
 
@@ -80,7 +88,7 @@ def run_archive(members: list[Member], threads: int = 1) -> tuple[bytes, Recorde
     observer = Recorder()
     result = archive(
         PROFILE,
-        members,
+        ListedMembers(tuple(members)),
         out,
         mtime=EPOCH,
         compression="fast",
@@ -119,11 +127,41 @@ def test_members_then_metadata_then_sha256sums_last(tmp_path: Path) -> None:
     assert by_name["top/SHA256SUMS"][0].mode == FILE_MODE
 
 
-def test_the_digests_returned_are_those_of_each_member_s_bytes(tmp_path: Path) -> None:
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> list[MemberDigest]:
+    """The digest of every member the writer writes, in order (the archive stage keeps none)."""
+    digests: list[MemberDigest] = []
+
+    def recording(method: str) -> None:
+        real = getattr(BundleWriter, method)
+
+        def record(self: BundleWriter, *args: object, **kwargs: object) -> MemberDigest:
+            digest: MemberDigest = real(self, *args, **kwargs)
+            digests.append(digest)
+            return digest
+
+        monkeypatch.setattr(BundleWriter, method, record)
+
+    for method in ("add_file", "add_bytes", "add_stream"):
+        recording(method)
+    real_prepared = BundleWriter.add_prepared
+
+    def prepared(self: BundleWriter, tar: memoryview, batch: list[MemberDigest]) -> None:
+        real_prepared(self, tar, batch)
+        digests.extend(batch)
+
+    monkeypatch.setattr(BundleWriter, "add_prepared", prepared)
+    return digests
+
+
+def test_the_digests_written_are_those_of_each_member_s_bytes(
+    tmp_path: Path, written: list[MemberDigest]
+) -> None:
     data, _, result = run_archive(sample_members(tmp_path))
     contents = tar_contents(data)
-    assert [d.name for d in result.members] == [info.name for info, _ in contents]
-    for digest, (_, body) in zip(result.members, contents, strict=True):
+    assert result.members == len(contents)
+    assert [d.name for d in written] == [info.name for info, _ in contents]
+    for digest, (_, body) in zip(written, contents, strict=True):
         assert digest.size == len(body)
         assert digest.sha256 == hashlib.sha256(body).hexdigest()
         assert digest.xxh3_128 == xxhash.xxh3_128_hexdigest(body)

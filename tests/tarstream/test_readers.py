@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from osbundle.errors import BuildError, Cancelled
-from osbundle.model import Member, Profile
+from osbundle.model import ListedMembers, Member, Profile
 from osbundle.observer import NullObserver
 from osbundle.profile.validate import load_checked_profile
 from osbundle.stages.archive import archive
@@ -89,7 +89,7 @@ def archived(
     out = io.BytesIO()
     result = archive(
         profile,
-        members,
+        ListedMembers(members),
         out,
         mtime=MTIME,
         compression="default",
@@ -149,7 +149,7 @@ def test_batches_are_runs_of_small_files_that_fit_a_slot(
     encoder = HeaderEncoder(mtime)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(readers, "SLOT_MEMBERS", per_batch)
-        batches = plan_batches(members, "top", encoder)
+        batches = list(plan_batches(members, "top", encoder))
     covered = [p for b in batches for p in range(b.start, b.stop)]
     small = [p for p, m in enumerate(members) if m.source is not None and m.size <= SMALL_FILE]
     assert covered == small
@@ -208,16 +208,16 @@ def test_a_changed_file_fails_with_the_in_process_message(
 
 def test_a_reader_that_dies_fails_the_build(tmp_path: Path, forks: list[int]) -> None:
     profile, members = loaded(tmp_path / "p", {f"f{i:02d}": b"y" * 10 for i in range(40)})
-    with ReaderPool(members, profile.name, HeaderEncoder(MTIME), 2) as pool:
+    with ReaderPool(ListedMembers(members), profile.name, HeaderEncoder(MTIME), 2) as pool:
         os.kill(forks[1], signal.SIGKILL)
         with pytest.raises(BuildError, match="a reader process ended unexpectedly"):
-            take_every_batch(pool)
+            take_every_batch(pool, members)
 
 
-def take_every_batch(pool: ReaderPool) -> None:
+def take_every_batch(pool: ReaderPool, members: tuple[Member, ...]) -> None:
     position = 0
     while (batch := pool.batch_at(position)) is not None:
-        pool.take(batch)
+        pool.take(batch, members[batch.start : batch.stop])
         pool.release(batch)
         position = batch.stop
 
@@ -226,11 +226,11 @@ def test_readers_keep_no_descriptor_of_the_archiver(tmp_path: Path, forks: list[
     profile, members = loaded(tmp_path / "p", {f"f{i:02d}": b"z" for i in range(12)})
     held = os.open(tmp_path / "lock", os.O_CREAT | os.O_RDWR)
     try:
-        with ReaderPool(members, profile.name, HeaderEncoder(MTIME), 2) as pool:
+        with ReaderPool(ListedMembers(members), profile.name, HeaderEncoder(MTIME), 2) as pool:
             for position in (0, 3):  # one batch from each reader: both are serving by now
                 batch = pool.batch_at(position)
                 assert batch is not None
-                pool.take(batch)
+                pool.take(batch, members[batch.start : batch.stop])
                 pool.release(batch)
             for pid in forks:
                 fds = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
@@ -271,10 +271,11 @@ from pathlib import Path
 from osbundle.tarstream import readers
 from osbundle.stages.collect import collect
 from osbundle.tarstream.header import HeaderEncoder
+from osbundle.model import ListedMembers
 from osbundle.profile.validate import load_checked_profile
 readers.MIN_BATCHES, readers.SLOT_MEMBERS = 1, 1
 with load_checked_profile(Path(sys.argv[1])) as checked:
-    members = collect(list(checked.files))
+    members = ListedMembers(collect(list(checked.files)))
 pool = readers.ReaderPool(members, "p", HeaderEncoder(0), 2)
 print(*pool._pids, flush=True)
 time.sleep(60)
