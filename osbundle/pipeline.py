@@ -88,7 +88,8 @@ def prepare(
     watch.stage("load")
     with load_checked_profile(profile_dir, spill_dir) as checked:
         watch.stage("collect")
-        collected = collect.CollectedMembers(checked.files)
+        profile = checked.profile
+        collected = collect.CollectedMembers(checked.files, profile.entries, checked.folders)
         special = [collect.member_for(rf) for rf in checked.special]
         watch.stage("render")
         rendered = render.render_list(checked.profile, collected, special)

@@ -7,7 +7,7 @@ a decoded file must get the very same object back), an entry into the profile's 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from osbundle.model import Folder, ResolvedFile, SourceId, SourceSpec
@@ -65,3 +65,17 @@ def resolved_codec(table: FolderTable, entries: Sequence[SourceSpec]) -> Codec[R
         )
 
     return Codec(encode, decode)
+
+
+def member_fields(
+    table: FolderTable,
+) -> Callable[[tuple[Any, ...]], tuple[int, str, str, bool, str | None, SourceId]]:
+    """What a member needs of a `resolved_codec` record, without making the ResolvedFile:
+    (entry number, abs_path, bundle_path, executable, name, origin)."""
+    folders = table.items
+    make = tuple.__new__
+
+    def fields(r: tuple[Any, ...]) -> tuple[int, str, str, bool, str | None, SourceId]:
+        return r[0], r[1], r[3], r[4], r[5], make(SourceId, (folders[r[6]], *r[7:]))
+
+    return fields

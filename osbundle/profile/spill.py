@@ -78,16 +78,18 @@ class RecordFile(Generic[T]):
 
     def span(self, start: int, stop: int) -> Iterator[T]:
         """Items `start` to `stop - 1`, in order."""
+        return map(self._codec.decode, self.raw_span(start, stop))
+
+    def raw_span(self, start: int, stop: int) -> Iterator[tuple[Any, ...]]:
+        """The records of items `start` to `stop - 1` as the codec encoded them."""
         if self._pending:
             self.finish()
-        decode = self._codec.decode
         chunk = bisect.bisect_right(self._firsts, start) - 1
         skip = start - self._firsts[chunk]
         left = min(stop, self._count) - start
         while left > 0:
             records = self._read_chunk(chunk)[skip : skip + left]
-            for record in records:
-                yield decode(record)
+            yield from records
             left -= len(records)
             chunk, skip = chunk + 1, 0
 

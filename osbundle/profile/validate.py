@@ -13,6 +13,7 @@ from osbundle.model import Profile, ResolvedFile
 from osbundle.profile.checks import special_diagnostics
 from osbundle.profile.extends import PROFILE_FILE
 from osbundle.profile.load import DocCache, ProfileReport, check_profile, diagnostic_order
+from osbundle.profile.records import FolderTable
 from osbundle.profile.scan import Scan, scan_sources
 from osbundle.profile.spill import HeldRecords, RecordFile
 
@@ -118,6 +119,7 @@ class CheckedProfile:
     profile: Profile
     files: RecordFile[ResolvedFile] | HeldRecords[ResolvedFile]
     special: tuple[ResolvedFile, ...]
+    folders: FolderTable  # what the records of `files` number their folders by
 
 
 @contextlib.contextmanager
@@ -129,7 +131,7 @@ def load_checked_profile(path: Path, spill_dir: Path | None = None) -> Iterator[
             raise ProfileInvalid(tuple(d for d in report.diagnostics if d.severity == "error"))
         records = scan.files.freeze()
         try:
-            yield CheckedProfile(report.profile, records, tuple(scan.special))
+            yield CheckedProfile(report.profile, records, tuple(scan.special), scan.table)
         finally:
             records.close()
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 
 from osbundle.errors import InputError
 from osbundle.kinds import RENDERED_KINDS, render_format
@@ -107,7 +106,7 @@ def render_member(
     text = read_template(member.source, member.origin, shown)
     fmt = render_format(profile.os.family, member.kind, member.path)
     data = render_text(text, values, fmt, shown, budget).encode("utf-8")
-    return replace(member, data=data, source=None, size=len(data), rendered=True)
+    return member._replace(data=data, source=None, size=len(data), rendered=True)
 
 
 def display_path(profile: Profile, member: Member) -> str:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -244,7 +243,7 @@ def test_a_source_changed_since_collection_fails_the_build(tmp_path: Path) -> No
     with pytest.raises(BuildError, match="since the profile was collected"):
         render(profile_at(tmp_path, "rhel"), [m])
     os.utime(tmp_path / "scripts/a.sh", ns=(0, m.mtime_ns + 10**9))
-    grown = dataclasses.replace(m, size=(tmp_path / "scripts/a.sh").stat().st_size)
+    grown = m._replace(size=(tmp_path / "scripts/a.sh").stat().st_size)
     with pytest.raises(BuildError, match="since the profile was collected"):
         render(profile_at(tmp_path, "rhel"), [grown])
 
