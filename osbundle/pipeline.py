@@ -18,10 +18,11 @@ from osbundle.destinations.base import Destination, Upload
 from osbundle.destinations.resolve import destination_for
 from osbundle.gcpause import collector_paused
 from osbundle.interrupts import signals_held
-from osbundle.model import DEFAULT_EPOCH, BuildRequest, BuildResult, MemberList, Profile
+from osbundle.model import DEFAULT_EPOCH, BuildRequest, BuildResult, Member, MemberList, Profile
 from osbundle.observer import BuildObserver, NullObserver
-from osbundle.profile.validate import load_checked_profile
+from osbundle.profile.validate import CheckedProfile, load_checked_profile
 from osbundle.stages import archive, collect, export, render
+from osbundle.stages.archive import Survey
 from osbundle.tarstream.writer import ArchiveResult
 
 
@@ -37,6 +38,7 @@ class BuildContext:
     started: float = field(default_factory=time.monotonic)
     profile: Profile | None = None
     members: MemberList | None = None
+    surveyed: Survey | None = None
     upload: Upload | None = None
     archived: ArchiveResult | None = None
 
@@ -76,6 +78,7 @@ class Prepared:
     profile: Profile
     collected: MemberList
     members: MemberList
+    surveyed: Survey  # of `members`
 
 
 @contextlib.contextmanager
@@ -93,14 +96,24 @@ def prepare(
         special = [collect.member_for(rf) for rf in checked.special]
         watch.stage("render")
         rendered = render.render_list(checked.profile, collected, special)
-        yield Prepared(checked.profile, collected, rendered)
+        yield Prepared(profile, collected, rendered, survey_of(checked, special, rendered))
+
+
+def survey_of(checked: CheckedProfile, special: list[Member], members: MemberList) -> Survey:
+    """What the archive stage needs of `members`, from what the scan summed and the few
+    special members (a rendered one at its rendered size), without a pass over the list."""
+    rendered = members.rendered if isinstance(members, render.RenderedMembers) else {}
+    final = [rendered.get(m.path, m) for m in special]
+    size = checked.size + sum(f.size - m.size for f, m in zip(final, special, strict=True))
+    unattend = sorted((m for m in final if m.kind == "unattend"), key=lambda m: m.path.encode())
+    return Survey(len(members), size, tuple(unattend))
 
 
 def prepare_members(ctx: BuildContext) -> None:
     outdir = ctx.request.outdir
     spill_dir = outdir if outdir.is_dir() else None  # beside the bundle; else the system's
     prepared = ctx.owned.enter_context(prepare(ctx.request.profile_dir, ctx.observer, spill_dir))
-    ctx.profile, ctx.members = prepared.profile, prepared.members
+    ctx.profile, ctx.members, ctx.surveyed = prepared.profile, prepared.members, prepared.surveyed
 
 
 def open_upload(ctx: BuildContext) -> None:
@@ -123,6 +136,7 @@ def write_archive(ctx: BuildContext) -> None:
         threads=ctx.request.threads or os.cpu_count() or 1,
         observer=ctx.observer,
         spill_dir=outdir if outdir.is_dir() else None,  # the trailers' temporary files
+        surveyed=ctx.surveyed,
     )
 
 

@@ -26,9 +26,10 @@ from osbundle.errors import BuildError, Cancelled, InputError, ProfileInvalid
 from osbundle.interrupts import cancel_on_signals
 from osbundle.model import BuildRequest, BuildResult
 from osbundle.observer import NullObserver
-from osbundle.pipeline import build_bundle
+from osbundle.pipeline import build_bundle, prepare
+from osbundle.stages.archive import survey
 from tests.destinations.memory import MemoryDestination
-from tests.factory import REPO, make_profile, profile_trees
+from tests.factory import PROFILES, REPO, make_profile, profile_trees
 
 EPOCH = 1700000000
 
@@ -556,3 +557,11 @@ def test_macro_amplification_is_refused_before_anything_is_written(tmp_path: Pat
         "16 MiB (hint: "
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_the_survey_from_the_scan_is_the_survey_of_the_members() -> None:
+    """prepare's survey (summed by the scan, adjusted for rendering) equals a pass over the list."""
+    for example in ("windows-2016-datacenter", "rhel-9", "esxi-8"):
+        with prepare(PROFILES / example) as prepared:
+            assert prepared.surveyed == survey(prepared.members)
+            assert any(m.rendered for m in prepared.members)

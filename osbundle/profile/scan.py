@@ -42,6 +42,7 @@ class Scan:
     table: FolderTable
     special: list[ResolvedFile] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    size: int = 0  # of every file, as collected
 
 
 def bundle_path(rf: ResolvedFile) -> str:
@@ -124,6 +125,7 @@ def check_entry(
             scan.special.append(rf)
         elif (unread := unreadable(rf)) is not None:
             out.append(unread)
+        scan.size += rf.size
         scan.files.add(rf)
     out.extend(at_entry(spec, p) for p in rules.finish())
 

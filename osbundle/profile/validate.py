@@ -120,6 +120,7 @@ class CheckedProfile:
     files: RecordFile[ResolvedFile] | HeldRecords[ResolvedFile]
     special: tuple[ResolvedFile, ...]
     folders: FolderTable  # what the records of `files` number their folders by
+    size: int  # of all `files`
 
 
 @contextlib.contextmanager
@@ -131,7 +132,9 @@ def load_checked_profile(path: Path, spill_dir: Path | None = None) -> Iterator[
             raise ProfileInvalid(tuple(d for d in report.diagnostics if d.severity == "error"))
         records = scan.files.freeze()
         try:
-            yield CheckedProfile(report.profile, records, tuple(scan.special), scan.table)
+            yield CheckedProfile(
+                report.profile, records, tuple(scan.special), scan.table, scan.size
+            )
         finally:
             records.close()
 

@@ -67,14 +67,16 @@ def archive(
     threads: int,
     observer: BuildObserver,
     spill_dir: Path | None = None,
+    surveyed: Survey | None = None,
 ) -> ArchiveResult:
     """Write `members` then `metadata.json` then `SHA256SUMS` under `<profile-name>/`.
 
     With more than one thread, runs of small files are read by reader processes (readers.py),
     one per thread up to one per CPU; the bytes are the same either way. The trailers are
     spilled to temporary files in `spill_dir` (None: the system's temporary directory).
+    `surveyed`: `survey(members)` when the caller knows it (one pass less over the list).
     """
-    surveyed = survey(members)
+    surveyed = surveyed or survey(members)
     progress = Progress(observer, surveyed.size, surveyed.count)
     with contextlib.ExitStack() as owned:
         trailers = owned.enter_context(Trailers(profile, surveyed.unattend, spill_dir))
