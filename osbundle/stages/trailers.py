@@ -76,7 +76,9 @@ class Trailers:
     """What the trailers need of the payload, spilled member by member (`add`, `add_run`), and
     the two trailers written from it (`metadata_size`, then `write`)."""
 
-    def __init__(self, profile: Profile, unattend: Sequence[Member], spill_dir: Path | None):
+    def __init__(
+        self, profile: Profile, unattend: Sequence[Member], spill_dir: Path | None
+    ) -> None:
         self._profile = profile
         self._prefix, self._suffix = metadata_frame(profile, unattend)
         self._inventory = Spill(spill_dir, ",")

@@ -323,3 +323,42 @@ def test_without_a_process_to_spare_the_archiver_reads_alone(
     monkeypatch.setattr(os, "fork", no_fork)
     assert archived(profile, members, threads=2)[0] == alone
     assert forks == []
+
+
+class CountedMembers:
+    """A MemberList that counts the members its passes hand out."""
+
+    def __init__(self, items: tuple[Member, ...]) -> None:
+        self.items, self.handed = items, 0
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Member]:
+        for member in self.items:
+            self.handed += 1
+            yield member
+
+    def span(self, start: int, stop: int) -> Iterator[Member]:
+        return iter(self.items[start:stop])  # in the readers: not counted here
+
+
+def test_batches_are_planned_only_as_far_ahead_as_the_ring_has_slots(
+    tmp_path: Path, forks: list[int]
+) -> None:
+    profile, members = loaded(tmp_path / "p", {f"f{i:03d}": b"s" * 20 for i in range(90)})
+    counted = CountedMembers(members)
+    with ReaderPool(counted, profile.name, HeaderEncoder(MTIME), 2) as pool:
+        slots = 2 * 2 + 2  # batches of 3 (the fixture): 30 in all
+        assert pool._slots == slots
+        assert len(pool._ahead) == slots
+        # One member past the last batch requested, at most: the plan has not read the rest.
+        assert counted.handed <= slots * 3 + 1 < len(members)
+        position = 0
+        while (batch := pool.batch_at(position)) is not None:
+            assert len(pool._ahead) <= slots
+            pool.take(batch, members[batch.start : batch.stop])
+            pool.release(batch)
+            position = batch.stop
+        assert position == len(members)
+        assert counted.handed == len(members)
