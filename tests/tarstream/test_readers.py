@@ -342,6 +342,9 @@ class CountedMembers:
     def span(self, start: int, stop: int) -> Iterator[Member]:
         return iter(self.items[start:stop])  # in the readers: not counted here
 
+    def descriptors(self) -> tuple[int, ...]:
+        return ()
+
 
 def test_batches_are_planned_only_as_far_ahead_as_the_ring_has_slots(
     tmp_path: Path, forks: list[int]
