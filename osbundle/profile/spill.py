@@ -133,10 +133,10 @@ class Sorter(Generic[T]):
         key: Callable[[T], str],
         codec: Codec[T] | None,
         spill_dir: Path | None = None,
-        run_items: int = RUN_ITEMS,
+        run_items: int | None = None,
     ) -> None:
         self._key, self._codec, self._spill_dir = key, codec, spill_dir
-        self._run_items = run_items
+        self._run_items = RUN_ITEMS if run_items is None else run_items
         self._run: list[T] = []
         self._file: RecordFile[T] | None = None
         self._runs: list[tuple[int, int]] = []  # (start, stop) of each spilled run in _file

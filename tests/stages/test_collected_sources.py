@@ -23,6 +23,7 @@ from osbundle import pipeline, plan
 from osbundle.errors import BuildError
 from osbundle.model import BuildRequest, BuildResult
 from osbundle.pipeline import build_bundle
+from osbundle.profile import spill
 from osbundle.stages import archive as archive_stage
 from osbundle.stages import render as render_stage
 from osbundle.tarstream import readers, sourcefile
@@ -227,3 +228,31 @@ def test_plan_digests_refuse_a_swapped_folder(
     monkeypatch.setattr("osbundle.plan.prepare", prepare_then_swap)
     with pytest.raises(BuildError, match=rf"extras/sub/passwd: {CHANGED}$"):
         plan.plan_bundle(profile)
+
+
+def test_a_spilled_member_list_is_read_by_the_reader_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forks: list[int]
+) -> None:
+    """A profile too large to hold (its lists in spill files: RUN_ITEMS lowered to 7) builds
+    the same bytes as when held, with the reader processes reading the list from the file."""
+    files = {f"d{n // 40}/f{n:03d}.txt": f"file {n}\n".encode() * (n % 5) for n in range(300)}
+    profile = make_profile(tmp_path / "p", files)
+    held = build(profile, tmp_path / "held", 2)
+    assert forks, "the reader processes took the batches"
+    forks.clear()
+    opened: list[int] = []
+    real_init = spill.RecordFile.__init__
+
+    def counted(self: spill.RecordFile[Any], *args: Any) -> None:
+        real_init(self, *args)
+        opened.append(1)
+
+    monkeypatch.setattr(spill, "RUN_ITEMS", 7)
+    monkeypatch.setattr(spill.RecordFile, "__init__", counted)
+    spilled = build(profile, tmp_path / "spilled", 2)
+    assert opened, "the lists were spilled"
+    assert forks, "the readers read them"
+    assert (spilled.sha256, spilled.members) == (held.sha256, held.members)
+    assert (tmp_path / "held" / held.filename).read_bytes() == (
+        tmp_path / "spilled" / spilled.filename
+    ).read_bytes()
