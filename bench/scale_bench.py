@@ -136,12 +136,21 @@ def main() -> None:
         [sys.executable, "-m", "compileall", "-q", str(HERE.parent / "osbundle")], check=True
     )
     load = os.getloadavg()[0]
-    results = {count: bench_count(count, args, work) for count in args.counts}
+    results: dict[int, list[tuple[str, Sample]]] = {}
+    failed = []
+    for count in args.counts:
+        try:
+            results[count] = bench_count(count, args, work)
+        except subprocess.CalledProcessError as exc:
+            # One count failing (e.g. over a member limit) says so and leaves the others' figures.
+            print(f"  {count:,}: {exc}", file=sys.stderr, flush=True)
+            failed.append(f"{count:,} files: FAILED (see the error above)")
     lines = [
         f"{os.cpu_count()} CPUs, load average {load:.2f} at start, "
         f"{os.getloadavg()[0]:.2f} at end; median (min-max) of {args.runs} runs",
         "",
         *report(results),
+        *(["", *failed] if failed else []),
     ]
     print("\n".join(lines))
     if args.markdown:
