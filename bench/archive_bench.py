@@ -3,11 +3,14 @@
     python bench/archive_bench.py                      # every target, 1 GiB corpus, 3 runs
     python bench/archive_bench.py --scale 0.1 --runs 1  # quick check
     python bench/archive_bench.py --targets 1,3 --markdown bench/results.md
+    python bench/archive_bench.py --targets sweep --corpus-dir /work/corpus  # 50k/200k/1M files
 
-Corpora come from ../shared/bench/corpus.py into bench/.corpus/ (reused when present); outputs
-go to bench/.work/. The page cache cannot be dropped without root, so every corpus is read once
-before timing and every tool then reads from cache. Each figure is the median of --runs runs
-(tools interleaved run by run), with min and max; ratios divide medians measured in this run.
+Corpora come from ../shared/bench/corpus.py into bench/.corpus/ or --corpus-dir (reused when
+present); outputs go to bench/.work/. The `sweep` target (issue 12) builds small-N corpora of
+--counts files of 2 KiB each against `tar | pigz -p2 -6`. The page cache cannot be dropped
+without root, so every corpus is read once before timing and every tool then reads from cache.
+Each figure is the median of --runs runs (tools interleaved run by run), with min and max;
+ratios divide medians measured in this run.
 """
 
 from __future__ import annotations
@@ -60,12 +63,24 @@ PROFILES = {
 
 
 def ensure_profile(corpus: Path, kind: str) -> Path:
-    """Put a profile.yaml naming the corpus' files into it (once); the corpus is unchanged."""
+    """Put a profile.yaml naming the corpus' files into it (once); the corpus is unchanged.
+
+    Written beside it and linked into place, so that benchmarks sharing a corpus directory
+    never read a half-written profile.yaml.
+    """
     target = corpus / "profile.yaml"
     if not target.exists():
         header = ['id: "bench|corpus"', "name: corpus", "os:", "  family: windows",
                   '  release: "2022"', "  arch: x86_64"]  # fmt: skip
-        target.write_text("\n".join([*header, *PROFILES[kind]]) + "\n", encoding="utf-8")
+        fd, temp = tempfile.mkstemp(dir=corpus, prefix=".profile-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write("\n".join([*header, *PROFILES[kind]]) + "\n")
+            os.link(temp, target)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temp)
     return corpus
 
 
@@ -99,9 +114,9 @@ def measure(command: list[str] | str, out: Path) -> Run:
     return Run(wall, float(user) + float(system), int(rss), out.stat().st_size)
 
 
-def corpus(kind: str, value: str, script: Path) -> Path:
-    """bench/.corpus/profile-s<scale> or small-<count>, generated on first use."""
-    path = HERE / ".corpus" / (f"profile-s{value}" if kind == "profile" else f"small-{value}")
+def corpus(kind: str, value: str, script: Path, root: Path = HERE / ".corpus") -> Path:
+    """<root>/profile-s<scale> or small-<count> (root: bench/.corpus), generated on first use."""
+    path = root / (f"profile-s{value}" if kind == "profile" else f"small-{value}")
     if not path.is_dir() or not any(path.iterdir()):
         option = ["--small", value] if kind == "small" else ["--scale", value]
         subprocess.run([sys.executable, str(script), str(path), *option], check=True)
@@ -130,12 +145,11 @@ def bench_tools(target: str, tools: dict[str, list[str] | str], out: Path, runs:
 
 
 def speed_targets(args: argparse.Namespace, work: Path) -> list[Row]:
-    big = corpus("profile", args.scale, args.corpus_script)
-    small = corpus("small", str(args.small), args.corpus_script)
     out = work / "out.tar.gz"
-    pigz6 = tar_pipe(big, "pigz -p2 -6", out)
     rows: list[Row] = []
     if "1" in args.targets or "2" in args.targets or "4" in args.targets:
+        big = corpus("profile", args.scale, args.corpus_script, args.corpus_dir)
+        pigz6 = tar_pipe(big, "pigz -p2 -6", out)
         warm(big)
         tools: dict[str, list[str] | str] = {"tar | pigz -p2 -6": pigz6}
         tools["osbundle default"] = osbundle_command(big, out, "default", args.threads)
@@ -144,6 +158,7 @@ def speed_targets(args: argparse.Namespace, work: Path) -> list[Row]:
             tools["osbundle best"] = osbundle_command(big, out, "best", args.threads)
         rows += bench_tools(f"profile corpus (scale {args.scale})", tools, out, args.runs)
     if "3" in args.targets:
+        small = corpus("small", str(args.small), args.corpus_script, args.corpus_dir)
         warm(small)
         tools = {"tar | pigz -p2 -6": tar_pipe(small, "pigz -p2 -6", out)}
         tools["osbundle default"] = osbundle_command(small, out, "default", args.threads)
@@ -156,12 +171,30 @@ def speed_targets(args: argparse.Namespace, work: Path) -> list[Row]:
         ensure_profile(sparse.parent, "sparse")
         tools = {"osbundle default": osbundle_command(sparse.parent, out, "default", args.threads)}
         rows += bench_tools("8 GiB sparse file", tools, out, args.runs)
+    if "sweep" in args.targets:
+        rows += sweep(args, out)
+    return rows
+
+
+def sweep(args: argparse.Namespace, out: Path) -> list[Row]:
+    """Issue 12: osbundle against `tar | pigz -p2 -6` on small-N corpora, one N after another."""
+    rows: list[Row] = []
+    for count in args.counts:
+        src = corpus("small", str(count), args.corpus_script, args.corpus_dir)
+        warm(src)
+        tools: dict[str, list[str] | str] = {"tar | pigz -p2 -6": tar_pipe(src, "pigz -p2 -6", out)}
+        tools["osbundle default"] = osbundle_command(src, out, "default", args.threads)
+        try:
+            rows += bench_tools(f"sweep {count:,} x 2 KiB", tools, out, args.runs)
+        except subprocess.CalledProcessError as exc:
+            # One count failing (e.g. over a member limit) says so and leaves the others' figures.
+            print(f"  sweep {count:,}: {exc}", file=sys.stderr, flush=True)
     return rows
 
 
 def determinism(args: argparse.Namespace, work: Path) -> list[str]:
     """Target 5: same bytes for 1, 2 and 8 threads, and every reader accepts them."""
-    src = corpus("profile", args.scale, args.corpus_script)
+    src = corpus("profile", args.scale, args.corpus_script, args.corpus_dir)
     digests = {}
     for threads in (1, 2, 8):
         out = work / f"t{threads}.tar.gz"
@@ -209,7 +242,7 @@ def ratio(rows: list[Row], target: str, tool: str, peer: str, field: str) -> flo
     return mine[0].stat(field)[0] / base[0].stat(field)[0]
 
 
-def verdicts(rows: list[Row], small: int) -> list[str]:
+def verdicts(rows: list[Row], small: int, targets: str, counts: list[int]) -> list[str]:
     pigz, default, best = "tar | pigz -p2 -6", "osbundle default", "osbundle best"
     checks = [
         ("1. default wall / pigz -6 wall", "profile", default, pigz, "wall", 0.35),
@@ -225,10 +258,41 @@ def verdicts(rows: list[Row], small: int) -> list[str]:
             lines.append(
                 f"{label}: {value:.3f} (target ≤ {limit}) {'ok' if value <= limit else 'MISSED'}"
             )
+    sweeps = [r for r in rows if r.target.startswith("sweep")]
     for row in rows:
-        if row.tool == "osbundle default" and not row.target.endswith("small files"):
+        small = row.target.endswith("small files")
+        if row.tool == "osbundle default" and row not in sweeps and not small:
             peak = row.stat("rss_kib")[2] / 1024
             lines.append(f"4. peak RSS {row.tool}, {row.target}: {peak:.0f} MiB (target ≤ 128)")
+    if "sweep" in targets:
+        done = {int(r.target.split()[1].replace(",", "")) for r in sweeps}
+        lines += [f"sweep {n:,}: FAILED (see the error above)" for n in counts if n not in done]
+    return lines + sweep_verdicts(sweeps)
+
+
+# Issue 12: wall-clock ratio to `tar | pigz -p2 -6` per member count (none at 1,000,000).
+SWEEP_WALL = {50_000: 0.85, 200_000: 0.7}
+
+
+def sweep_verdicts(rows: list[Row]) -> list[str]:
+    lines = []
+    for row in rows:
+        if row.tool != "osbundle default":
+            continue
+        count = int(row.target.split()[1].replace(",", ""))
+        peak = row.stat("rss_kib")[2] / 1024
+        verdict = "ok" if peak <= 128 else "MISSED"
+        lines.append(
+            f"sweep {count:,}: peak RSS {peak:.0f} MiB (max of runs; target ≤ 128) {verdict}"
+        )
+        value = ratio(rows, row.target, row.tool, "tar | pigz -p2 -6", "wall")
+        if value is None:
+            continue
+        limit = SWEEP_WALL.get(count)
+        target = (
+            f"(target ≤ {limit}) {'ok' if value <= limit else 'MISSED'}" if limit else "(no target)"
+        )
+        lines.append(f"sweep {count:,}: wall / pigz -6 wall {value:.3f} {target}")
     return lines
 
 
@@ -238,10 +302,21 @@ def parse_args() -> argparse.Namespace:
     )
     ap.add_argument("--scale", default="1.0", help="corpus.py --scale (default 1.0, ~1 GiB)")
     ap.add_argument("--small", type=int, default=50000, help="files in the small-file corpus")
-    ap.add_argument("--targets", default="1,2,3,4,5", help="comma-separated targets of the issue")
+    ap.add_argument(
+        "--targets", default="1,2,3,4,5", help="comma-separated targets of the issue, or sweep"
+    )
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="osbundle threads (0: one per CPU)")
     ap.add_argument("--corpus-script", type=Path, default=CORPUS_SCRIPT)
+    ap.add_argument(
+        "--corpus-dir", type=Path, default=HERE / ".corpus", help="where corpora are (or go)"
+    )
+    ap.add_argument(
+        "--counts",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[50_000, 200_000, 1_000_000],
+        help="files in each corpus of the sweep target (default 50000,200000,1000000)",
+    )
     ap.add_argument("--markdown", type=Path, help="also write the results as markdown here")
     return ap.parse_args()
 
@@ -265,7 +340,7 @@ def main() -> None:
         f"{os.getloadavg()[0]:.2f} at end; median (min-max) of {args.runs} runs",
         "",
     ]
-    lines += [*table(rows), "", *verdicts(rows, args.small)]
+    lines += [*table(rows), "", *verdicts(rows, args.small, args.targets, args.counts)]
     if "5" in args.targets:
         lines += ["", *determinism(args, work)]
     print("\n".join(lines))
