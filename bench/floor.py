@@ -200,7 +200,8 @@ def run_command(command: str, out: Path) -> Command:
     out.unlink(missing_ok=True)
     with tempfile.NamedTemporaryFile("r") as stats:
         start = time.perf_counter()
-        subprocess.run([TIME, "-o", stats.name, "-f", "%U %S %M", "sh", "-c", command], check=True)
+        argv = [TIME, "-o", stats.name, "-f", "%U %S %M", "sh", "-c", command]
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - start
         user, system, rss = stats.read().split()[-3:]
     size = sum(p.stat().st_size for p in out.glob("*.tar.gz")) if out.is_dir() else 0
@@ -284,10 +285,14 @@ def report(parts: list[Part], tools: dict[str, list[Command]]) -> list[str]:
     read = by_name(parts, "read ").cpu
     sha, xxh = by_name(parts, "sha256 of tar").cpu, by_name(parts, "xxh3").cpu
     crc, out_sha = by_name(parts, "crc32").cpu, by_name(parts, "sha256 of deflate").cpu
-    copy, deflate = by_name(parts, "copy").cpu, by_name(parts, "deflate ").cpu
+    copy = by_name(parts, "copy").cpu
+    # The same work on 1 or 2 threads; on a loaded machine CPU seconds stretch too, and the
+    # smaller figure is the nearer to what the work itself costs.
+    deflate = min(p.cpu for p in parts if p.name.startswith("deflate "))
     minimum = read + deflate
     format_cpu = read + copy + 2 * sha + xxh + crc + deflate + out_sha
     pigz = statistics.median(c.wall for c in tools["tar | pigz -p2 -6"])
+    pigz_cpu = statistics.median(c.cpu for c in tools["tar | pigz -p2 -6"])
     lines += [
         "",
         "| command | wall (median) | CPU | peak RSS | size |",
@@ -304,14 +309,14 @@ def report(parts: list[Part], tools: dict[str, list[Command]]) -> list[str]:
     build_cpu = statistics.median(c.cpu for c in tools["osbundle build (default)"])
     lines += [
         "",
-        f"- read once + deflate (1 thread): {minimum:.2f} CPU s; / {CORES} cores = "
+        f"- read once + deflate: {minimum:.2f} CPU s; / {CORES} cores = "
         f"**{minimum / CORES:.2f} s** = {minimum / CORES / pigz:.3f}x pigz",
         f"- the format's work (read, copy into blocks, sha256 of member data and of the tar "
         f"stream, xxh3-128, crc32, deflate, sha256 of the output): {format_cpu:.2f} CPU s; / "
         f"{CORES} = **{format_cpu / CORES:.2f} s** = {format_cpu / CORES / pigz:.3f}x pigz",
         f"- osbundle build: {build:.2f} s = {build / pigz:.3f}x pigz; "
         f"{build / (format_cpu / CORES):.2f}x the format's floor; its CPU {build_cpu:.2f} s = "
-        f"{build_cpu / format_cpu:.2f}x the format's",
+        f"{build_cpu / format_cpu:.2f}x the format's and {build_cpu / pigz_cpu:.3f}x pigz's",
     ]
     return lines
 
