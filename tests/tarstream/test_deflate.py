@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import struct
 import threading
 import zlib
 from typing import Any
@@ -15,12 +16,14 @@ from osbundle.errors import BuildError
 from osbundle.tarstream import deflate
 from osbundle.tarstream.deflate import (
     BLOCK_SIZE,
+    DICT_SIZE,
     GZIP_HEADER,
     SPECS,
     DeflateSpec,
     GzipBlockWriter,
     StreamDigest,
     compress_block,
+    deflate_block,
     spec_for,
 )
 
@@ -65,6 +68,24 @@ def test_blocks_chain_into_one_raw_deflate_stream(name: str) -> None:
         zdict = bytes(block[-32768:])
     assert all(p.endswith(b"\x00\x00\xff\xff") for p in parts[:-1])
     assert zlib.decompress(b"".join(parts), -15) == data
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_writer_writes_each_blocks_pieces_in_order(name: str) -> None:
+    spec = SPECS[name]
+    data = sample(3 * BLOCK_SIZE + 999, seed=3)
+    blob, _ = write_stream(data, spec, 2)
+    pieces: list[bytes] = []
+    zdict = b""
+    for start in range(0, len(data), BLOCK_SIZE):
+        block = memoryview(data)[start : start + BLOCK_SIZE]
+        last = start + BLOCK_SIZE >= len(data)
+        head, tail = deflate_block(spec, block, zdict, last)
+        assert head + tail == compress_block(spec, block, zdict, last)
+        pieces += [head, tail]
+        zdict = bytes(block[-DICT_SIZE:])
+    trailer = struct.pack("<II", zlib.crc32(data), len(data))
+    assert blob == GZIP_HEADER + b"".join(pieces) + trailer
 
 
 @pytest.mark.slow
