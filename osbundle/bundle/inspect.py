@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from osbundle.bundle.check import check_bundle
-from osbundle.bundle.read import bundle_error, scan_bundle
+from osbundle.bundle.joined import join_key
+from osbundle.bundle.read import Records, bundle_error, scan_bundle
+from osbundle.bundle.spool import merge_join
 from osbundle.model import TRAILERS
 
 
@@ -34,12 +36,48 @@ class BundleMember:
         }
 
 
+class Members:
+    """The payload members of a scan with their kind and sha256 from metadata.json, made as
+    they are iterated (from the scan's records and the inventory, neither held in memory)."""
+
+    def __init__(self, records: Records, inventory: Any) -> None:
+        self._records = records
+        self._inventory = inventory  # a list, or joined.Inventory (sorted, no repeats)
+        self._count = sum(1 for r in records if r.path not in TRAILERS)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[BundleMember]:
+        if isinstance(self._inventory, list):
+            listed = {item["path"]: item for item in self._inventory}
+            pairs: Any = ((r, listed.get(r.path, {})) for r in self._records)
+        else:
+            pairs = (
+                (record, item or {})
+                for _, (record, item) in merge_join(
+                    ((join_key(r.path), r) for r in self._records),
+                    ((join_key(i["path"]), i) for i in self._inventory),
+                )
+            )
+        for record, item in pairs:
+            if record is not None and record.path not in TRAILERS:
+                yield BundleMember(
+                    name=record.entry.name,
+                    path=record.path,
+                    size=record.entry.size,
+                    mode=record.entry.mode,
+                    kind=item.get("kind", ""),
+                    sha256=item.get("sha256", ""),
+                )
+
+
 @dataclass(frozen=True)
 class BundleInfo:
     path: Path
     profile_name: str  # the top directory
     metadata: Mapping[str, Any]  # parsed metadata.json, schema-valid
-    members: tuple[BundleMember, ...]  # payload members, archive order
+    members: Members  # payload members, archive order
     member_count: int  # every member, trailers included
     gzip_size: int
     tar_size: int
@@ -58,7 +96,7 @@ class BundleInfo:
             "gzipSize": self.gzip_size,
             "tarSize": self.tar_size,
             "memberCount": self.member_count,
-            "metadata": self.metadata,
+            "metadata": {**self.metadata, "members": list(self.metadata["members"])},
             "members": [m.to_json() for m in self.members],
         }
 
@@ -74,24 +112,11 @@ def inspect_bundle(path: Path) -> BundleInfo:
     checked = check_bundle(scan, fast=True)
     if checked.metadata is None:
         raise bundle_error(path, checked.unusable)
-    listed = {item["path"]: item for item in checked.metadata["members"]}
-    members = tuple(
-        BundleMember(
-            name=r.entry.name,
-            path=r.path,
-            size=r.entry.size,
-            mode=r.entry.mode,
-            kind=listed.get(r.path, {}).get("kind", ""),
-            sha256=listed.get(r.path, {}).get("sha256", ""),
-        )
-        for r in scan.records
-        if r.path not in TRAILERS
-    )
     return BundleInfo(
         path,
         scan.top,
         checked.metadata,
-        members,
+        Members(scan.records, checked.metadata["members"]),
         len(scan.records),
         scan.gzip_size,
         scan.tar_size,
