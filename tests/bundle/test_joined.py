@@ -4,16 +4,22 @@ whole check."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from osbundle.bundle import spool
 from osbundle.bundle.check import check_bundle, check_whole
+from osbundle.bundle.inspect import inspect_bundle
 from osbundle.bundle.joined import Inventory, streamed_check
+from osbundle.bundle.read import scan_bundle
 from osbundle.bundle.spool import SpilledBytes
+from osbundle.bundle.verify import verify_bundle
 from tests import bundle_factory as bf
+from tests.bundle.bigbundle import member, write_big_bundle
 from tests.bundle.test_check import Entries, assemble, scan_of
 
 MEMBERS = bf.windows_members()
@@ -114,3 +120,21 @@ def test_inventory_is_read_back_each_time_it_is_iterated() -> None:
     assert list(inventory) == doc["members"] == list(inventory)
     assert inventory == doc["members"]
     assert inventory != doc["members"][:-1]
+
+
+def test_a_generated_bundle_verifies_across_batches_and_sorted_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool, "RUN", 1000)  # folded_collisions merges several sorted runs
+    bundle = write_big_bundle(5000, tmp_path)  # more than one RecordSpool batch
+    for fast in (False, True):
+        report = verify_bundle(bundle, fast=fast)
+        assert report.ok, report.problems[:3]
+        assert report.checked == 5002
+    scan = scan_bundle(bundle, sha256=False, xxh3=False)
+    assert streamed_check(scan, fast=True) is not None
+    info = inspect_bundle(bundle)
+    assert info.ok
+    assert len(info.members) == 5000
+    assert [m.path for m in info.members][:2] == [member(0)[0], member(1)[0]]
+    assert all(m.kind == "file" and len(m.sha256) == 64 for m in info.members)
