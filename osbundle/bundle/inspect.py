@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,20 @@ class BundleInfo:
         return not self.problems
 
     def to_json(self) -> dict[str, Any]:
+        """The whole report as one value (both member lists in memory: see `json_chunks`)."""
+        return {
+            **self._head(),
+            "metadata": {**self.metadata, "members": list(self.metadata["members"])},
+            "members": [m.to_json() for m in self.members],
+        }
+
+    def json_chunks(self) -> Iterator[str]:
+        """`json.dumps(self.to_json(), indent=2, ensure_ascii=False)` in pieces, the member
+        lists made item by item as they are written: what a 1,000,000-member bundle needs."""
+        members = (m.to_json() for m in self.members)
+        return indented_json({**self._head(), "metadata": self.metadata, "members": members}, 0)
+
+    def _head(self) -> dict[str, Any]:
         return {
             "path": str(self.path),
             "ok": self.ok,
@@ -96,9 +111,29 @@ class BundleInfo:
             "gzipSize": self.gzip_size,
             "tarSize": self.tar_size,
             "memberCount": self.member_count,
-            "metadata": {**self.metadata, "members": list(self.metadata["members"])},
-            "members": [m.to_json() for m in self.members],
         }
+
+
+def indented_json(value: Any, level: int) -> Iterator[str]:
+    """JSON text as `json.dumps(value, indent=2, ensure_ascii=False)` writes it; any iterable
+    but a str or a mapping is an array, read once."""
+    if isinstance(value, str) or not isinstance(value, Mapping | Iterable):
+        yield json.dumps(value, ensure_ascii=False)
+        return
+    mapping = isinstance(value, Mapping)
+    pairs: Iterable[tuple[Any, Any]] = (
+        value.items() if isinstance(value, Mapping) else ((None, v) for v in value)
+    )
+    inner = "\n" + "  " * (level + 1)
+    empty = True
+    for key, item in pairs:
+        yield ("[{"[mapping] if empty else ",") + inner
+        if mapping:
+            yield json.dumps(key, ensure_ascii=False) + ": "
+        yield from indented_json(item, level + 1)
+        empty = False
+    closing = "]}"[mapping]
+    yield ("[{"[mapping] + closing) if empty else "\n" + "  " * level + closing
 
 
 def inspect_bundle(path: Path) -> BundleInfo:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from osbundle.bundle import spool
 from osbundle.bundle.check import check_bundle, check_whole
 from osbundle.bundle.inspect import inspect_bundle
-from osbundle.bundle.joined import Inventory, streamed_check
+from osbundle.bundle.joined import Inventory, item_validator, plainly_valid, streamed_check
 from osbundle.bundle.read import scan_bundle
 from osbundle.bundle.spool import SpilledBytes
 from osbundle.bundle.verify import verify_bundle
@@ -138,3 +138,40 @@ def test_a_generated_bundle_verifies_across_batches_and_sorted_runs(
     assert len(info.members) == 5000
     assert [m.path for m in info.members][:2] == [member(0)[0], member(1)[0]]
     assert all(m.kind == "file" and len(m.sha256) == 64 for m in info.members)
+
+
+ITEM_VALUES = st.one_of(
+    st.sampled_from(["file", "script", "unattend", "settings", "boot", "0644", "0755", "pre"]),
+    st.sampled_from(["", "custom/files/a", "/a", "a//b", "a/../b", "a\x85", "a\n", "0" * 64]),
+    st.sampled_from(["0" * 32, "0" * 64 + "\n", "A" * 64]),
+    st.integers(-2, 2),
+    st.booleans(),
+    st.none(),
+    st.floats(0, 2),
+    st.lists(st.none(), max_size=1),
+)
+
+
+@settings(max_examples=500)
+@given(
+    st.dictionaries(
+        st.sampled_from(["path", "kind", "size", "mode", "sha256", "xxh3_128", "phase", "name"]),
+        ITEM_VALUES,
+    ),
+    st.sampled_from(list(MEMBERS)),
+    st.booleans(),
+)
+def test_plainly_valid_never_accepts_what_the_schema_refuses(
+    changes: dict[str, Any], base: bf.FMember, rendered: bool
+) -> None:
+    item = {**bf.inventory_item(base), **changes}
+    if rendered:
+        item["rendered"] = True
+    if plainly_valid(item):
+        assert item_validator().is_valid(item)
+
+
+def test_plainly_valid_takes_the_builders_items() -> None:
+    linux = bf.FMember("custom/scripts/a.sh", b"", "script", 0o755, phase="pre", rendered=True)
+    for item in [*bf.metadata_doc(bf.Profile(), MEMBERS)["members"], bf.inventory_item(linux)]:
+        assert plainly_valid(item), item
