@@ -14,10 +14,12 @@ import marshal
 import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
 from osbundle.bundle.tarread import TarEntry
+from osbundle.errors import InputError
 
 BATCH = 4096  # records marshal'd together: small enough to hold, large enough to be quick
 RUN = 65536  # items sorted in memory at a time by external_sort
@@ -36,16 +38,33 @@ class MemberRecord:
     xxh3_128: str | None
 
 
+@contextmanager
+def _temporary_io() -> Iterator[None]:
+    """A failure of the temporary files (a full or unwritable TMPDIR) as an InputError that
+    names them, never taken for a fault of the bundle being read."""
+    try:
+        yield
+    except OSError as exc:
+        where = tempfile.gettempdir()
+        raise InputError(f"cannot use a temporary file in {where}: {exc.strerror or exc}") from exc
+
+
 def _temporary(owner: object = None) -> IO[bytes]:
     """A new anonymous temporary file (unlinked at once: no name to plant), closed when
     `owner` is collected if no one closed it before."""
-    file = tempfile.TemporaryFile(prefix="osbundle-read-")  # noqa: SIM115 -- outlives this call
+    with _temporary_io():
+        file = tempfile.TemporaryFile(prefix="osbundle-read-")  # noqa: SIM115 -- outlives this
     if owner is not None:
         weakref.finalize(owner, file.close)
     return file
 
 
 def _write_batches(out: IO[bytes], items: Iterable[Any]) -> None:
+    with _temporary_io():
+        _write_all(out, items)
+
+
+def _write_all(out: IO[bytes], items: Iterable[Any]) -> None:
     batch: list[Any] = []
     for item in items:
         batch.append(item)
@@ -59,9 +78,10 @@ def _write_batches(out: IO[bytes], items: Iterable[Any]) -> None:
 def _read_batches(source: IO[bytes], start: int, stop: int) -> Iterator[list[Any]]:
     position = start
     while position < stop:
-        source.seek(position)
-        batch = marshal.load(source)  # noqa: S302 -- our own unlinked file, written above
-        position = source.tell()
+        with _temporary_io():
+            source.seek(position)
+            batch = marshal.load(source)  # noqa: S302 -- our own unlinked file, written above
+            position = source.tell()
         yield batch
 
 
@@ -83,8 +103,9 @@ class RecordSpool:
 
     def _flush(self) -> None:
         if self._batch:
-            self._file.seek(0, 2)
-            marshal.dump(self._batch, self._file)
+            with _temporary_io():
+                self._file.seek(0, 2)
+                marshal.dump(self._batch, self._file)
             self._batch = []
 
     def __len__(self) -> int:
@@ -92,7 +113,8 @@ class RecordSpool:
 
     def __iter__(self) -> Iterator[MemberRecord]:
         self._flush()
-        end = self._file.seek(0, 2)
+        with _temporary_io():
+            end = self._file.seek(0, 2)
         prefix = self.top + "/"
         for batch in _read_batches(self._file, 0, end):
             for path, size, mode, mtime, index, offset, sha256, xxh3 in batch:
@@ -117,15 +139,17 @@ class SpilledBytes:
         return spilled
 
     def write(self, data: bytes) -> None:
-        self._file.seek(0, 2)
-        self._file.write(data)
+        with _temporary_io():
+            self._file.seek(0, 2)
+            self._file.write(data)
         self.size += len(data)
 
     def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
         position = 0
         while position < self.size:
-            self._file.seek(position)
-            chunk = self._file.read(min(size, self.size - position))
+            with _temporary_io():
+                self._file.seek(position)
+                chunk = self._file.read(min(size, self.size - position))
             if not chunk:
                 return
             position += len(chunk)
@@ -133,8 +157,9 @@ class SpilledBytes:
 
     def read(self) -> bytes:
         """Every byte: what the checks of a malformed trailer need (it is within its limit)."""
-        self._file.seek(0)
-        return self._file.read(self.size)
+        with _temporary_io():
+            self._file.seek(0)
+            return self._file.read(self.size)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, SpilledBytes):
@@ -172,7 +197,8 @@ def external_sort(items: Iterable[Row]) -> Iterator[Row]:
 
 def _spill_run(spill: IO[bytes], run: list[Row]) -> tuple[int, int]:
     run.sort()
-    start = spill.seek(0, 2)
+    with _temporary_io():
+        start = spill.seek(0, 2)
     _write_batches(spill, run)
     return start, spill.tell()
 

@@ -4,6 +4,7 @@ whole check."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from osbundle.bundle.joined import Inventory, item_validator, plainly_valid, str
 from osbundle.bundle.read import scan_bundle
 from osbundle.bundle.spool import SpilledBytes
 from osbundle.bundle.verify import verify_bundle
+from osbundle.errors import InputError
 from tests import bundle_factory as bf
 from tests.bundle.bigbundle import member, write_big_bundle
 from tests.bundle.test_check import Entries, assemble, scan_of
@@ -175,3 +177,12 @@ def test_plainly_valid_takes_the_builders_items() -> None:
     linux = bf.FMember("custom/scripts/a.sh", b"", "script", 0o755, phase="pre", rendered=True)
     for item in [*bf.metadata_doc(bf.Profile(), MEMBERS)["members"], bf.inventory_item(linux)]:
         assert plainly_valid(item), item
+
+
+def test_an_unusable_temporary_directory_is_an_input_error_not_a_bad_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = bf.good_bundle(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    with pytest.raises(InputError, match=r"^cannot use a temporary file in .*/gone: "):
+        verify_bundle(bundle)
