@@ -18,17 +18,21 @@ METADATA = "metadata.json"
 SHA256SUMS = "SHA256SUMS"
 TRAILERS = (METADATA, SHA256SUMS)
 # What a reader takes of one bundle (bundle/tarread.py, bundle/read.py), and so what a build
-# may make (profile/sources.capacity_diagnostics): members, trailers included. In practice
-# MAX_METADATA_BYTES binds first (some 390,000 members).
-MAX_MEMBERS = 1_000_000
+# may make (profile/sources.capacity_diagnostics): members, trailers included. The readers keep
+# nothing per member in memory (bundle/spool.py), so this bounds their time and temporary disk
+# (some 100 bytes a record) instead: 4,000,000 is where a metadata.json of 1 GiB is full for
+# 97-byte paths (1 GiB / 268 bytes an item), so that the two limits bind at about the same
+# bundle, four times the 1,000,000 members a build is sized for.
+MAX_MEMBERS = 4_000_000
 FILE_MODE = 0o644
 EXEC_MODE = 0o755
 MODES = (FILE_MODE, EXEC_MODE)
 # The largest trailer the builder writes and the reader accepts: metadata.json (SHA256SUMS,
-# one shorter line per member, never outgrows it). A reader parses it whole, at 3 to 13 times
-# its size in memory (more for many tiny keys): 64 MiB holds some 300,000 members with 60-byte
-# paths.
-MAX_METADATA_BYTES = 64 * 1024 * 1024
+# one shorter line per member, never outgrows it). A reader keeps it in a temporary file and
+# parses it item by item when it is canonical (bundle/metastream.py), whole only when it is not
+# (then at 3 to 13 times its size in memory): 1 GiB holds some 4,600,000 members with 60-byte
+# paths (1,000,000 corpus members take 250 MB).
+MAX_METADATA_BYTES = 1024 * 1024 * 1024
 # Member mtime when SOURCE_DATE_EPOCH is unset: 1980-01-01T00:00:00Z (zip's epoch, and what
 # other reproducible-build tools use), so that unset builds are reproducible too.
 DEFAULT_EPOCH = 315532800

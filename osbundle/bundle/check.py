@@ -8,49 +8,29 @@ refuses to finish when there is any.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from itertools import pairwise
 from typing import Any
 
-from osbundle.bundle.read import (
-    MemberRecord,
-    ScanResult,
-    metadata_schema_problems,
-    parse_metadata,
+from osbundle.bundle.joined import folded_collisions, streamed_check
+from osbundle.bundle.problems import (
+    AFTER_LAST,
+    Checked,
+    Problem,
+    label,
+    member_problems,
+    profile_problems,
+    unattend_problems,
 )
-from osbundle.bundle.tarread import show
+from osbundle.bundle.read import ScanResult, metadata_schema_problems, parse_metadata
+from osbundle.bundle.spool import MemberRecord
 from osbundle.errors import BundleError
-from osbundle.kinds import KINDS
 from osbundle.model import METADATA, MODES, TRAILERS, compact_json
 from osbundle.model import SHA256SUMS as SUMS
 
-AFTER_LAST = 1 << 40  # sorts after every member: things missing from the archive
 _SUMS_LINE = re.compile(r"(\\?)([0-9a-f]{64}) [ *](.+)")
 _LINE = re.compile(r"([^\n]*)\n")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-@dataclass(frozen=True)
-class Problem:
-    order: int
-    text: str
-
-
-def label(top: str, path: str) -> str:
-    """A member as problems name it: its full archive name, made safe for one line."""
-    name = f"{top}/{path}"
-    return show(name)[1:-1] if _CONTROL.search(name) else name
-
-
-@dataclass(frozen=True)
-class Checked:
-    """What `check_bundle` found."""
-
-    metadata: Mapping[str, Any] | None  # schema-valid metadata.json; None when it is unusable
-    unusable: str  # why metadata is None ("" when it is not)
-    problems: tuple[str, ...]  # the member-related ones in archive order
 
 
 def check_scan(scan: ScanResult, *, fast: bool) -> list[str]:
@@ -62,8 +42,17 @@ def check_bundle(scan: ScanResult, *, fast: bool) -> Checked:
     """Every problem found, and the metadata document when it is usable.
 
     Members that were not hashed (`sha256` and `xxh3_128` None) are checked for everything
-    but their content: that is what `inspect` reports.
+    but their content: that is what `inspect` reports. A bundle in the form the builder writes
+    is checked as it streams (`joined`); any other is checked whole, its records in memory.
     """
+    streamed = streamed_check(scan, fast=fast)
+    return check_whole(scan, fast=fast) if streamed is None else streamed
+
+
+def check_whole(scan: ScanResult, *, fast: bool) -> Checked:
+    """`check_bundle` with every record and the trailers in memory: any bundle, each problem
+    named exactly (duplicates, order, malformed trailers...)."""
+    scan = replace(scan, records=tuple(scan.records))
     problems = layout_problems(scan)
     metadata, unusable = load_metadata(scan, problems)
     sums = load_sums(scan, problems)
@@ -115,9 +104,10 @@ def layout_problems(scan: ScanResult) -> list[Problem]:
 
 def load_metadata(scan: ScanResult, problems: list[Problem]) -> tuple[dict[str, Any] | None, str]:
     """The schema-valid metadata document, or None and why after adding that to `problems`."""
-    raw = scan.trailers.get(METADATA)
-    if raw is None:
+    spilled = scan.trailers.get(METADATA)
+    if spilled is None:
         return None, f"the archive has no {METADATA}"
+    raw = spilled.read()
     order = first_records(scan)[METADATA].entry.index
     try:
         document = parse_metadata(raw)
@@ -190,10 +180,10 @@ def parse_sums(raw: bytes) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 def load_sums(scan: ScanResult, problems: list[Problem]) -> list[tuple[str, str]] | None:
-    raw = scan.trailers.get(SUMS)
-    if raw is None:
+    spilled = scan.trailers.get(SUMS)
+    if spilled is None:
         return None
-    pairs, bad = parse_sums(raw)
+    pairs, bad = parse_sums(spilled.read())
     order = first_records(scan)[SUMS].entry.index
     problems.extend(Problem(order, text) for text in bad)
     return pairs
@@ -205,15 +195,7 @@ def inventory_problems(
     """The payload against metadata.json: presence, size, mode, digests, kind directory, order."""
     records = first_records(scan)
     order = records[METADATA].entry.index
-    out: list[Problem] = []
-    if metadata["profile"]["name"] != scan.top:
-        out.append(
-            Problem(
-                order,
-                f"{METADATA} names the profile {metadata['profile']['name']!r} "
-                f"but the top directory is {scan.top!r}",
-            )
-        )
+    out: list[Problem] = profile_problems(metadata, scan.top, order)
     listed: dict[str, Mapping[str, Any]] = {}
     for item in metadata["members"]:
         if item["path"] in listed:
@@ -245,77 +227,14 @@ def inventory_problems(
         out.append(Problem(order, f"{METADATA} does not list the members in archive order"))
     out += unattend_problems(metadata, listed, order)
     if metadata["profile"]["os"]["family"] == "windows":
-        out += folded_collisions(scan)
+        out += folded_collisions(scan.top, scan.records)
     return out
-
-
-def member_problems(
-    top: str, record: MemberRecord, item: Mapping[str, Any], *, fast: bool
-) -> list[Problem]:
-    name, index, entry = label(top, record.path), record.entry.index, record.entry
-    texts = []
-    if entry.size != item["size"]:
-        texts.append(f"size {entry.size} differs from {METADATA} ({item['size']})")
-    if f"{entry.mode:04o}" != item["mode"]:
-        texts.append(f"mode {entry.mode:04o} differs from {METADATA} ({item['mode']})")
-    if not fast and record.sha256 is not None and record.sha256 != item["sha256"]:
-        texts.append(f"sha256 differs from {METADATA}")
-    if record.xxh3_128 is not None and record.xxh3_128 != item["xxh3_128"]:
-        texts.append(f"xxh3_128 differs from {METADATA}")
-    kind_dir = KINDS[item["kind"]].directory
-    if not record.path.startswith(kind_dir + "/"):
-        texts.append(f"kind {item['kind']} but not under {kind_dir}/")
-    return [Problem(index, f"{name}: {text}") for text in texts]
 
 
 def in_order(listed: Iterable[str], records: Mapping[str, MemberRecord]) -> bool:
     """Whether the listed paths present in the archive appear in archive order."""
     indexes = [records[p].entry.index for p in listed if p in records]
     return all(a < b for a, b in pairwise(indexes))
-
-
-def unattend_problems(
-    metadata: Mapping[str, Any], listed: Mapping[str, Mapping[str, Any]], order: int
-) -> list[Problem]:
-    out = []
-    paths = set()
-    for entry in metadata["unattendFiles"]:
-        paths.add(entry["path"])
-        item = listed.get(entry["path"])
-        if item is None or item["kind"] != "unattend" or item.get("name") != entry["name"]:
-            out.append(
-                Problem(
-                    order,
-                    f"{METADATA}: unattendFiles entry {entry['path']!r} does "
-                    "not match an unattend member of the same name",
-                )
-            )
-    predefined = metadata["predefinedUnattend"]
-    if predefined is not None and predefined not in paths:
-        out.append(
-            Problem(
-                order,
-                f"{METADATA}: predefinedUnattend {predefined!r} is not one of the unattendFiles",
-            )
-        )
-    return out
-
-
-def folded_collisions(scan: ScanResult) -> list[Problem]:
-    """Windows bundles: paths that collide after NFC normalisation and case folding."""
-    seen: dict[str, str] = {}
-    out = []
-    for record in scan.records:
-        key = unicodedata.normalize("NFC", record.path).casefold()
-        first = seen.setdefault(key, record.path)
-        if first != record.path:
-            out.append(
-                Problem(
-                    record.entry.index,
-                    f"{label(scan.top, record.path)}: collides with {first!r} when case is ignored",
-                )
-            )
-    return out
 
 
 def sums_problems(

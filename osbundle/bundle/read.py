@@ -3,16 +3,16 @@
 `scan_bundle` is the one pass that `inspect`, `verify` and `unpack` share. It streams the
 archive through `tarread`, enforces the single `<profile-name>/` top directory, hashes every
 payload member while it streams (never holding one in memory), hands payload bytes to an
-optional `MemberWriter`, and keeps only the trailers (`metadata.json`, `SHA256SUMS`).
+optional `MemberWriter`, and keeps a compact record of every member and the two trailers
+(`metadata.json`, `SHA256SUMS`), both in temporary files (`spool`), never in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from itertools import islice
@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import xxhash
 from jsonschema import Draft202012Validator
 
+from osbundle.bundle.spool import MemberRecord, RecordSpool, SpilledBytes
 from osbundle.bundle.tarread import GzipSource, TarEntry, TarStream, show
 from osbundle.errors import BundleError, InputError, OsbundleError
 from osbundle.model import MAX_METADATA_BYTES, METADATA, TRAILERS, compact_json
@@ -41,21 +42,19 @@ class MemberWriter(Protocol):
     def end(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)  # one per member, as TarEntry
-class MemberRecord:
-    """One archive member as read: `path` is relative to the top directory."""
+class Records(Protocol):
+    """Every member's record in archive order, iterable more than once (a `RecordSpool`)."""
 
-    entry: TarEntry
-    path: str
-    sha256: str | None  # None when not hashed (inspect, or fast mode for payload)
-    xxh3_128: str | None
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[MemberRecord]: ...
 
 
 @dataclass(frozen=True)
 class ScanResult:
     top: str
-    records: tuple[MemberRecord, ...]  # every member, archive order
-    trailers: Mapping[str, bytes]  # first occurrence of metadata.json / SHA256SUMS
+    records: Records  # every member, archive order
+    trailers: Mapping[str, SpilledBytes]  # first occurrence of metadata.json / SHA256SUMS
     gzip_header: bytes
     gzip_size: int
     tar_size: int
@@ -140,14 +139,15 @@ def _scan(
             source = GzipSource(raw, archive_hash.update if archive_hash else None)
             stream = TarStream(source)
             top = ""
-            records: list[MemberRecord] = []
-            trailers: dict[str, bytes] = {}
+            records = RecordSpool()
+            trailers: dict[str, SpilledBytes] = {}
             floor = 0  # bytes metadata.json needs at least to list the members so far
             for entry in stream.entries():
-                top = top or top_directory(entry.name)
+                if not top:
+                    top = records.top = top_directory(entry.name)
                 rel = relative_path(entry.name, top)
                 if rel in TRAILERS:
-                    records.append(read_trailer(stream, entry, rel, trailers))
+                    read_trailer(stream, entry, rel, trailers, records)
                 else:
                     floor += inventory_floor(rel)
                     if floor > MAX_TRAILER_BYTES:
@@ -155,16 +155,17 @@ def _scan(
                             f"more members than a {METADATA} within its limit "
                             f"({MAX_TRAILER_BYTES} bytes) can list"
                         )
-                    records.append(
-                        hash_payload(stream, entry, rel, sha256=sha256, xxh3=xxh3, writer=writer)
+                    record = hash_payload(
+                        stream, entry, rel, sha256=sha256, xxh3=xxh3, writer=writer
                     )
+                    records.append(entry, rel, record.sha256, record.xxh3_128)
         except OSError as exc:
             raise BundleError(f"cannot be read: {exc.strerror or exc}") from exc
     if not records:
         raise BundleError("the archive holds no members")
     return ScanResult(
         top=top,
-        records=tuple(records),
+        records=records,
         trailers=trailers,
         gzip_header=source.header,
         gzip_size=source.compressed_size,
@@ -208,16 +209,22 @@ def relative_path(name: str, top: str) -> str:
 
 
 def read_trailer(
-    stream: TarStream, entry: TarEntry, rel: str, trailers: dict[str, bytes]
-) -> MemberRecord:
+    stream: TarStream,
+    entry: TarEntry,
+    rel: str,
+    trailers: dict[str, SpilledBytes],
+    records: RecordSpool,
+) -> None:
+    """A trailer hashed and (its first occurrence) kept in a temporary file as it streams."""
     if entry.size > MAX_TRAILER_BYTES:
         raise BundleError(f"{rel} declares {entry.size} bytes (limit {MAX_TRAILER_BYTES})")
-    buffer = io.BytesIO()  # its value is handed over without a copy, unlike b"".join
+    digest = hashlib.sha256()
+    kept = None if rel in trailers else trailers.setdefault(rel, SpilledBytes())
     for chunk in stream.chunks():
-        buffer.write(chunk)
-    data = buffer.getvalue()
-    trailers.setdefault(rel, data)
-    return MemberRecord(entry, rel, hashlib.sha256(data).hexdigest(), None)
+        digest.update(chunk)
+        if kept is not None:
+            kept.write(chunk)
+    records.append(entry, rel, digest.hexdigest(), None)
 
 
 def hash_payload(

@@ -106,18 +106,21 @@ def unpack_into(path: Path, staging: Path, dest: Path) -> UnpackResult:
             more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
             raise bundle_error(path, problems[0] + more)
         try:
-            metadata = parse_metadata(scan.trailers[METADATA])
+            metadata = parse_metadata(scan.trailers[METADATA].read())
             document, notes = profile_document(metadata, tree.has_macros)
         except BundleError as exc:
             raise bundle_error(path, str(exc)) from exc
         tree.write_file("profile.yaml", dump_profile_yaml(document).encode("utf-8"))
-    payload = [r for r in scan.records if r.path not in TRAILERS]
+    files = size = 0
+    for record in scan.records:
+        if record.path not in TRAILERS:
+            files, size = files + 1, size + record.entry.size
     return UnpackResult(
         dest=dest,
         profile_name=scan.top,
-        files=len(payload),
-        bytes=sum(r.entry.size for r in payload),
-        source_date_epoch=scan.records[0].entry.mtime,
+        files=files,
+        bytes=size,
+        source_date_epoch=next(iter(scan.records)).entry.mtime,
         notes=notes,
     )
 

@@ -14,15 +14,11 @@ import xxhash
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from osbundle.bundle.check import (
-    Problem,
-    check_scan,
-    folded_collisions,
-    label,
-    parse_sums,
-    unattend_problems,
-)
-from osbundle.bundle.read import MemberRecord, ScanResult, scan_bundle
+from osbundle.bundle.check import check_scan, check_whole, parse_sums
+from osbundle.bundle.joined import folded_collisions, streamed_check
+from osbundle.bundle.problems import Problem, label, unattend_problems
+from osbundle.bundle.read import ScanResult, scan_bundle
+from osbundle.bundle.spool import MemberRecord, SpilledBytes
 from osbundle.bundle.tarread import TarEntry
 from osbundle.bundle.verify import verify_bundle
 from osbundle.model import TRAILERS
@@ -174,13 +170,13 @@ def sha(data: bytes) -> str:
 def scan_of(entries: Sequence[tuple[str, bytes, int]], *, fast: bool = False) -> ScanResult:
     """The ScanResult of an archive holding `entries` (name, data, mode), in that order."""
     records = []
-    trailers: dict[str, bytes] = {}
+    trailers: dict[str, SpilledBytes] = {}
     top = entries[0][0].split("/", 1)[0]
     for index, (entry_name, data, mode) in enumerate(entries):
         path = entry_name.split("/", 1)[1]
         entry = TarEntry(entry_name, len(data), mode, bf.EPOCH, index, index * 1024)
         if path in TRAILERS:
-            trailers.setdefault(path, data)
+            trailers.setdefault(path, SpilledBytes.of(data))
             records.append(MemberRecord(entry, path, sha(data), None))
         else:
             digest = None if fast else sha(data)
@@ -200,7 +196,15 @@ def assemble(
 
 
 def problems_of(entries: Entries, *, fast: bool = False) -> list[str]:
-    return check_scan(scan_of(entries, fast=fast), fast=fast)
+    """check_scan's problems; where the streamed check takes the bundle, they must be exactly
+    the whole check's (every synthetic case here is also a case of the two agreeing)."""
+    scan = scan_of(entries, fast=fast)
+    streamed = streamed_check(scan, fast=fast)
+    if streamed is not None:
+        whole = check_whole(scan, fast=fast)
+        assert streamed.problems == whole.problems
+        assert streamed.metadata == whole.metadata
+    return check_scan(scan, fast=fast)
 
 
 def with_doc(edit: Callable[[Doc], object]) -> Entries:
@@ -646,7 +650,8 @@ def test_folded_collisions_names_each_path_unlike_the_first_of_its_folded_key(
     paths = [f"custom/files/{n}" for n in names]
     folded = [unicodedata.normalize("NFC", p).casefold() for p in paths]
     first = [paths[folded.index(key)] for key in folded]
-    problems = folded_collisions(scan_of([(f"{bf.TOP}/{p}", b"", 0o644) for p in paths]))
+    scan = scan_of([(f"{bf.TOP}/{p}", b"", 0o644) for p in paths])
+    problems = folded_collisions(scan.top, scan.records)
     expected = [i for i, p in enumerate(paths) if first[i] != p]
     assert [p.order for p in problems] == expected
     for problem in problems:

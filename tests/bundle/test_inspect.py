@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from osbundle.bundle.inspect import inspect_bundle
+from osbundle.bundle.inspect import indented_json, inspect_bundle
 from osbundle.cli.render import bundle_text
 from osbundle.errors import BundleError
 from tests import bundle_factory as bf
@@ -82,3 +85,27 @@ def test_inspect_reports_a_traversal_entry_in_sha256sums(tmp_path: Path) -> None
     assert problems == (
         f"{bf.TOP}/../../etc/passwd: listed in SHA256SUMS but missing from the archive",
     )
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=10,
+    )
+)
+def testindented_json_json_is_what_json_dumps_writes(value: Any) -> None:
+    assert "".join(indented_json(value, 0)) == json.dumps(value, indent=2, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("ok", [True, False])
+def test_json_chunks_are_the_report_as_json_dumps_writes_it(tmp_path: Path, ok: bool) -> None:
+    members = bf.windows_members()
+    if not ok:
+        members.append(bf.FMember("custom/files/zz-late.txt", b"late", "file"))
+        members.insert(0, members.pop())  # out of order: checked whole, members a list
+    info = inspect_bundle(bf.good_bundle(tmp_path, members))
+    assert info.ok is ok
+    text = "".join(info.json_chunks())
+    assert text == json.dumps(info.to_json(), indent=2, ensure_ascii=False)
+    assert json.loads(text)["members"][0]["path"] == members[0].path
