@@ -284,13 +284,18 @@ def inspect(
 ) -> None:
     """Show a bundle's metadata and members without extracting it. Exit 1 if it is malformed."""
     from osbundle.bundle.inspect import inspect_bundle
-    from osbundle.cli.render import bundle_text
+    from osbundle.cli.render import bundle_lines
 
     info = inspect_bundle(bundle)
-    if as_json:
-        emit_json(info.to_json())
+    if as_json:  # written as made: a bundle may list millions of members
+        for chunk in info.json_chunks():
+            if not echo(chunk, nl=False):
+                break
+        echo("")
     else:
-        typer.echo(bundle_text(info))
+        for line in bundle_lines(info):
+            if not echo(line):
+                break
         for problem in info.problems:
             typer.echo(f"{info.path}: {problem}", err=True)
     raise typer.Exit(0 if info.ok else 1)

@@ -165,20 +165,27 @@ def plan_json_lines(
 
 def bundle_text(info: BundleInfo) -> str:
     """`inspect`: a summary, then one line per member."""
+    return "\n".join(bundle_lines(info))
+
+
+def bundle_lines(info: BundleInfo) -> Iterator[str]:
+    """`bundle_text` a line at a time (a bundle may hold millions of members)."""
     from osbundle.bundle.tarread import show  # the read side, only for this command
 
     profile = info.metadata.get("profile", {})
     os_spec = profile.get("os", {})
-    lines = [
-        f"bundle:  {info.path.name}",
-        f"profile: {profile.get('name', '')} ({profile.get('id', '')})",
+    yield f"bundle:  {info.path.name}"
+    yield f"profile: {profile.get('name', '')} ({profile.get('id', '')})"
+    yield (
         f"os:      {os_spec.get('family', '')} {os_spec.get('release', '')} "
-        f"{os_spec.get('arch', '')}",
+        f"{os_spec.get('arch', '')}"
+    )
+    yield (
         f"size:    {info.gzip_size} bytes gzip, {info.tar_size} bytes tar, "
-        f"{info.member_count} members",
-    ]
-    lines += [f"{m.mode:04o} {m.size:>12} {m.kind:<9} {show(m.path)[1:-1]}" for m in info.members]
-    return "\n".join(lines)
+        f"{info.member_count} members"
+    )
+    for m in info.members:
+        yield f"{m.mode:04o} {m.size:>12} {m.kind:<9} {show(m.path)[1:-1]}"
 
 
 def verify_lines(report: VerifyReport) -> list[str]:

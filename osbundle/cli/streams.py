@@ -23,10 +23,10 @@ def silence(stream: TextIO) -> None:
             os.close(devnull)
 
 
-def echo(text: str, *, err: bool = False) -> bool:
+def echo(text: str, *, err: bool = False, nl: bool = True) -> bool:
     """`typer.echo`, except that a closed pipe drops the line; False when it was dropped."""
     try:
-        typer.echo(text, err=err)
+        typer.echo(text, err=err, nl=nl)
     except (BrokenPipeError, ValueError):  # ValueError: the stream itself was closed
         silence(sys.stderr if err else sys.stdout)
         return False
