@@ -36,9 +36,7 @@ class BuildContext:
     destination: Destination
     owned: contextlib.ExitStack  # what the steps opened that lives until the build ends
     started: float = field(default_factory=time.monotonic)
-    profile: Profile | None = None
-    members: MemberList | None = None
-    surveyed: Survey | None = None
+    prepared: Prepared | None = None
     upload: Upload | None = None
     archived: ArchiveResult | None = None
 
@@ -110,15 +108,22 @@ def survey_of(checked: CheckedProfile, special: list[Member], members: MemberLis
 
 
 def prepare_members(ctx: BuildContext) -> None:
-    outdir = ctx.request.outdir
-    spill_dir = outdir if outdir.is_dir() else None  # beside the bundle; else the system's
-    prepared = ctx.owned.enter_context(prepare(ctx.request.profile_dir, ctx.observer, spill_dir))
-    ctx.profile, ctx.members, ctx.surveyed = prepared.profile, prepared.members, prepared.surveyed
+    spill_dir = spill_dir_of(ctx.request)
+    ctx.prepared = ctx.owned.enter_context(
+        prepare(ctx.request.profile_dir, ctx.observer, spill_dir)
+    )
+
+
+def spill_dir_of(request: BuildRequest) -> Path | None:
+    """Where a build's temporary files go: beside the bundle, else the system's directory."""
+    return request.outdir if request.outdir.is_dir() else None
 
 
 def open_upload(ctx: BuildContext) -> None:
     epoch = ctx.request.source_date_epoch
-    name = export.bundle_filename(the_profile(ctx).name, time.time() if epoch is None else epoch)
+    name = export.bundle_filename(
+        the_prepared(ctx).profile.name, time.time() if epoch is None else epoch
+    )
     with signals_held():  # until the claim is recorded here, for discard_upload
         ctx.upload = ctx.destination.open(name, ctx.job_id, force=ctx.request.force)
 
@@ -126,17 +131,17 @@ def open_upload(ctx: BuildContext) -> None:
 def write_archive(ctx: BuildContext) -> None:
     ctx.observer.stage("archive")
     epoch = ctx.request.source_date_epoch
-    outdir = ctx.request.outdir
+    prepared = the_prepared(ctx)
     ctx.archived = archive.archive(
-        the_profile(ctx),
-        the_members(ctx),
+        prepared.profile,
+        prepared.members,
         the_upload(ctx).file,
         mtime=DEFAULT_EPOCH if epoch is None else epoch,
         compression=ctx.request.compression,
         threads=ctx.request.threads or os.cpu_count() or 1,
         observer=ctx.observer,
-        spill_dir=outdir if outdir.is_dir() else None,  # the trailers' temporary files
-        surveyed=ctx.surveyed,
+        spill_dir=spill_dir_of(ctx.request),
+        surveyed=prepared.surveyed,
     )
 
 
@@ -167,14 +172,9 @@ def build_result(ctx: BuildContext) -> BuildResult:
     )
 
 
-def the_profile(ctx: BuildContext) -> Profile:
-    assert ctx.profile is not None, "prepare_members runs first"
-    return ctx.profile
-
-
-def the_members(ctx: BuildContext) -> MemberList:
-    assert ctx.members is not None, "prepare_members runs first"
-    return ctx.members
+def the_prepared(ctx: BuildContext) -> Prepared:
+    assert ctx.prepared is not None, "prepare_members runs first"
+    return ctx.prepared
 
 
 def the_upload(ctx: BuildContext) -> Upload:
