@@ -16,7 +16,7 @@ from osbundle import __version__
 from osbundle.cli.outcome import debug_first, fail, unexpected_error, usage_error, wants_json
 from osbundle.cli.progress import ProgressMode
 from osbundle.cli.render import ReportFormat
-from osbundle.cli.streams import echo, silence
+from osbundle.cli.streams import echo, echo_all, silence
 from osbundle.errors import InputError, OsbundleError
 from osbundle.model import BuildRequest, BuildResult, Compression
 
@@ -100,11 +100,9 @@ def plan(
     with plan_stream(profile_dir) as plan:  # every digest first: the fingerprint leads
         if as_json:
             head = plan_head(plan.profile, plan.fingerprint, plan.total_bytes)
-            for line in plan_json_lines(head, plan.profile.name, plan.members()):
-                echo(line)
+            echo_all(plan_json_lines(head, plan.profile.name, plan.members()))
             return
-        for line in plan_lines(plan.profile, plan.members(), plan.total_bytes, plan.fingerprint):
-            echo(line)
+        echo_all(plan_lines(plan.profile, plan.members(), plan.total_bytes, plan.fingerprint))
 
 
 @app.command()
@@ -288,14 +286,10 @@ def inspect(
 
     info = inspect_bundle(bundle)
     if as_json:  # written as made: a bundle may list millions of members
-        for chunk in info.json_chunks():
-            if not echo(chunk, nl=False):
-                break
-        echo("")
+        if echo_all(info.json_chunks(), sep=""):
+            echo("")
     else:
-        for line in bundle_lines(info):
-            if not echo(line):
-                break
+        echo_all(bundle_lines(info))
         for problem in info.problems:
             typer.echo(f"{info.path}: {problem}", err=True)
     raise typer.Exit(0 if info.ok else 1)

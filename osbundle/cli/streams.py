@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterable
 from typing import TextIO
 
 import typer
@@ -31,3 +32,17 @@ def echo(text: str, *, err: bool = False, nl: bool = True) -> bool:
         silence(sys.stderr if err else sys.stdout)
         return False
     return True
+
+
+def echo_all(pieces: Iterable[str], *, sep: str = "\n", batch: int = 2048) -> bool:
+    """`echo` of many pieces (lines, with `sep` between and after them), `batch` at a time: a
+    listing of a million members in a few hundred writes, not millions. False when the
+    stream closed (the rest is not made)."""
+    pending: list[str] = []
+    for piece in pieces:
+        pending.append(piece)
+        if len(pending) == batch:
+            if not echo(sep.join(pending) + sep, nl=False):
+                return False
+            pending = []
+    return echo(sep.join(pending) + sep if pending else "", nl=False)
