@@ -142,22 +142,31 @@ def plan_json_lines(
     head: dict[str, Any], top: str, members: Iterable[PlannedMember]
 ) -> Iterator[str]:
     """`plan --json`, a line at a time: the text `json.dumps(indent=2)` makes of the whole plan
-    (`head`'s keys, then `"members"`). JSON strings hold no raw newline to split at."""
+    (`head`'s keys, then `"members"`). Each member's lines are written by hand, as the
+    indented encoder would (it is pure Python: 30 us a member)."""
     opening = json.dumps(head, indent=2, ensure_ascii=False).split("\n")
     yield from opening[:-2]
     yield opening[-2] + ","
-    last: str | None = None  # an item's closing line, which waits for its comma
+    first = True
     for m in members:
-        yield '  "members": [' if last is None else last + ","
-        *lines, closing = json.dumps(m.to_json(top), indent=2, ensure_ascii=False).split("\n")
-        yield from ("    " + line for line in lines)
-        last = "    " + closing
-    if last is None:
+        yield '  "members": [' if first else "    },"
+        first = False
+        yield "    {"
+        yield f'      "path": {_json_string(f"{top}/{m.path}")},'
+        yield f'      "kind": {_json_string(m.kind)},'
+        yield f'      "source": {_json_string(m.source)},'
+        yield f'      "size": {m.size:d},'
+        yield f'      "mode": "{m.mode:04o}",'
+        yield f'      "rendered": {"true" if m.rendered else "false"}'
+    if first:
         yield '  "members": []'
     else:
-        yield last
+        yield "    }"
         yield "  ]"
     yield "}"
+
+
+_json_string = json.encoder.encode_basestring  # json.dumps(ensure_ascii=False) of a str
 
 
 # -- the read side ---------------------------------------------------------------------------
