@@ -147,17 +147,7 @@ def test_metadata_json_is_the_canonical_json_of_the_metadata_document(
     predefined: str | None,
 ) -> None:
     members, digests = inventory
-    profile = Profile(
-        path=Path("p/profile.yaml"),
-        root=Path("p"),
-        id='win|p "1"',
-        name="p",
-        description="ü\n\t\\",
-        os=OsSpec("windows", "2016", "x86_64"),
-        install=install,
-        predefined_unattend=predefined,
-        entries=(),
-    )
+    profile = profile_with(install, predefined)
     fast = metadata_json(profile, members, digests)
     assert fast == canonical_json(metadata_document(profile, members, digests))
     assert json.loads(fast)["members"][: len(members)] == [
@@ -180,3 +170,18 @@ def test_metadata_json_needs_one_digest_per_member() -> None:
     )
     with pytest.raises(ValueError, match="1 members but 0 digests"):
         metadata_json(profile, [member], [])
+
+
+def profile_with(install: dict[str, object], predefined: str | None) -> Profile:
+    """A profile whose text needs escaping in JSON, with these installation options."""
+    return Profile(
+        path=Path("p/profile.yaml"),
+        root=Path("p"),
+        id='win|p "1"',
+        name="p",
+        description="ü\n\t\\",
+        os=OsSpec("windows", "2016", "x86_64"),
+        install=install,
+        predefined_unattend=predefined,
+        entries=(),
+    )

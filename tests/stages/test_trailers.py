@@ -14,26 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from osbundle.model import Member, MemberDigest, OsSpec, Profile
+from osbundle.model import Member, MemberDigest, Profile
 from osbundle.stages import trailers as trailers_module
 from osbundle.stages.metadata import inventory_json, metadata_json, metadata_json_of, sha256sums
 from osbundle.stages.trailers import Spill, Trailers
 from osbundle.tarstream.writer import BundleWriter
-from tests.stages.test_metadata import JSON_SCALARS, TEXT, members_and_digests
-
-
-def profile_with(install: dict[str, object], predefined: str | None) -> Profile:
-    return Profile(
-        path=Path("p/profile.yaml"),
-        root=Path("p"),
-        id='win|p "1"',
-        name="p",
-        description="ü\n\t\\",
-        os=OsSpec("windows", "2016", "x86_64"),
-        install=install,
-        predefined_unattend=predefined,
-        entries=(),
-    )
+from tests.stages.test_metadata import JSON_SCALARS, TEXT, members_and_digests, profile_with
 
 
 def written_trailers(
