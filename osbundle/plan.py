@@ -13,14 +13,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from osbundle.model import Member, MemberDigest, MemberList, Profile, compact_json
+from osbundle.model import Member, MemberDigest, MemberList, Profile
 from osbundle.pipeline import Prepared, prepare
-from osbundle.stages.metadata import inventory_json, profile_fields
+from osbundle.stages.metadata import inventory_json, metadata_frame
 from osbundle.tarstream.digest import digest_bytes, digest_source
 
 
@@ -96,32 +96,25 @@ def plan_bundle(profile_dir: Path) -> Plan:
 @contextlib.contextmanager
 def plan_stream(profile_dir: Path) -> Iterator[PlanStream]:
     with prepare(profile_dir) as prepared:
-        count, total, fingerprint = fingerprint_of(prepared.profile, prepared.members)
-        yield PlanStream(prepared, count, total, fingerprint)
+        surveyed = prepared.surveyed
+        fingerprint = fingerprint_of(prepared.profile, prepared.members, surveyed.unattend)
+        yield PlanStream(prepared, surveyed.count, surveyed.size, fingerprint)
 
 
-def fingerprint_of(profile: Profile, members: MemberList) -> tuple[int, int, str]:
-    """(members, their bytes, the sha256 of the metadata.json the build writes), each member
-    digested as the archiver will. Its keys sort as: formatVersion, installOptions, members,
-    then the keys that list unattend files, known once the members have been read."""
-    sha = hashlib.sha256()
-    fields = {key: compact_json(value) for key, value in profile_fields(profile, []).items()}
-    before = [k for k in sorted(fields) if k < "members"]
-    assert before == ["formatVersion", "installOptions"], "metadata.json's keys changed"
-    head = ",".join(f"{compact_json(k)}:{fields[k]}" for k in before)
-    sha.update(("{" + head + ',"members":[').encode())
-    count = total = 0
-    unattend: list[Member] = []
+def fingerprint_of(profile: Profile, members: MemberList, unattend: Sequence[Member]) -> str:
+    """The sha256 of the metadata.json the build writes (`metadata_frame` around the inventory
+    items of `members`, whose `unattend` members are known), each member digested as the
+    archiver will."""
+    prefix, suffix = metadata_frame(profile, unattend)
+    sha = hashlib.sha256(prefix + b"[")
+    separator = ""
     for member in members:
-        item = inventory_json(member, digest_member(profile.name, member))
-        sha.update((item if not count else "," + item).encode())
-        count, total = count + 1, total + member.size
-        if member.kind == "unattend":
-            unattend.append(member)
-    fields = {key: compact_json(value) for key, value in profile_fields(profile, unattend).items()}
-    tail = ",".join(f"{compact_json(k)}:{fields[k]}" for k in sorted(fields) if k > "members")
-    sha.update(("]," + tail + "}\n").encode())
-    return count, total, sha.hexdigest()
+        sha.update(
+            (separator + inventory_json(member, digest_member(profile.name, member))).encode()
+        )
+        separator = ","
+    sha.update(b"]" + suffix)
+    return sha.hexdigest()
 
 
 def planned_member(profile: Profile, collected: Member, final: Member) -> PlannedMember:
