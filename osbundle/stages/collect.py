@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from osbundle.kinds import KINDS
-from osbundle.model import EXEC_MODE, FILE_MODE, Member, ResolvedFile, SourceSpec
+from osbundle.kinds import KINDS, Kind
+from osbundle.model import EXEC_MODE, FILE_MODE, Member, ResolvedFile, SourceId, SourceSpec
 from osbundle.profile.records import FolderTable, member_fields
 from osbundle.profile.spill import HeldRecords, RecordFile
 
@@ -17,20 +17,43 @@ def collect(files: Sequence[ResolvedFile]) -> tuple[Member, ...]:
 
 
 def member_for(resolved: ResolvedFile) -> Member:
-    spec = resolved.spec
-    info = KINDS[spec.kind]
-    return Member(
+    return make_member(
+        entry_rules(resolved.spec),
         path=resolved.bundle_path,
-        kind=spec.kind,
-        mode=EXEC_MODE if resolved.executable or info.executable else FILE_MODE,
+        executable=resolved.executable,
         size=resolved.size,
         source=resolved.abs_path,
         mtime_ns=resolved.mtime_ns,
-        rendered=spec.render and info.rendered,
-        phase=spec.phase,
         name=resolved.name,
         origin=resolved.origin,
     )
+
+
+EntryRules = tuple[Kind, bool, bool, Literal["pre", "post"] | None]
+
+
+def entry_rules(spec: SourceSpec) -> EntryRules:
+    """What a member takes from its entry: kind, whether the kind is executable, whether the
+    member is rendered, phase (worked out once per entry for a spilled list)."""
+    info = KINDS[spec.kind]
+    return spec.kind, info.executable, spec.render and info.rendered, spec.phase
+
+
+def make_member(
+    rules: EntryRules,
+    *,
+    path: str,
+    executable: bool,
+    size: int,
+    source: str,
+    mtime_ns: int,
+    name: str | None,
+    origin: SourceId | None,
+) -> Member:
+    kind, kind_executable, rendered, phase = rules
+    mode = EXEC_MODE if executable or kind_executable else FILE_MODE
+    fields = (path, kind, mode, size, source, None, mtime_ns, rendered, phase, name, origin)
+    return _make(Member, fields)
 
 
 class CollectedMembers:
@@ -47,11 +70,7 @@ class CollectedMembers:
     ) -> None:
         self.records = records
         self._fields = member_fields(table)
-        # Per entry: what member_for takes from the entry and its kind.
-        self._entries = [
-            (s.kind, KINDS[s.kind].executable, s.render and KINDS[s.kind].rendered, s.phase)
-            for s in entries
-        ]
+        self._rules = [entry_rules(spec) for spec in entries]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -69,10 +88,16 @@ class CollectedMembers:
 
     def _member(self, record: tuple[Any, ...]) -> Member:
         entry, source, path, executable, name, origin = self._fields(record)
-        kind, kind_executable, rendered, phase = self._entries[entry]
-        mode = EXEC_MODE if executable or kind_executable else FILE_MODE
-        fields = (path, kind, mode, origin.size, source, None, origin.mtime_ns, rendered, phase)
-        return _make(Member, (*fields, name, origin))
+        return make_member(
+            self._rules[entry],
+            path=path,
+            executable=executable,
+            size=origin.size,
+            source=source,
+            mtime_ns=origin.mtime_ns,
+            name=name,
+            origin=origin,
+        )
 
 
 _make = tuple.__new__  # a Member from its fields, without the named tuple's Python-level __new__
